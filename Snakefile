@@ -1,0 +1,25 @@
+# Grokked transformers as implicit reasoners: the study, as a table of contents.
+#
+#   1. data      synthetic knowledge graphs (composition, comparison)     workflow/rules/data.smk
+#   2. training  GPT-2 from scratch, resumable checkpoints                 workflow/rules/training.smk
+#   3. probes    per-checkpoint accuracy, logit lens, null networks        workflow/rules/probes.smk
+#   4. figures   accuracy curves, phi sweep, weight decay, logit lens      workflow/rules/figures.smk
+#   5. report    the paper's claims checked, every figure captioned        workflow/rules/report.smk
+#
+# Preset: config/config.yaml unless --configfile names another (config/smoke.yaml, config/paper.yaml).
+
+
+include: "workflow/rules/common.smk"
+
+
+rule all:
+    input:
+        figures=ALL_FIGURES,
+        report=REPORT,
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/probes.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"

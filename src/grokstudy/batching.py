@@ -1,0 +1,47 @@
+"""Prompts to tensors. Prompts are right-padded; the answer is read at the last real token.
+
+With causal attention and right padding, the positions up to the last real token never
+see a pad, so no attention mask is needed and a padded prompt gives the same answer as an
+unpadded one (tested).
+"""
+
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from transformers import PreTrainedTokenizerFast
+
+
+@dataclass
+class EncodedSplit:
+    input_ids: torch.Tensor  # (n, max_len), right-padded
+    answer_position: torch.Tensor  # (n,) index of the last prompt token
+    answer_id: torch.Tensor  # (n,)
+
+    def __len__(self) -> int:
+        return len(self.answer_id)
+
+    def select(self, index: torch.Tensor) -> "EncodedSplit":
+        return EncodedSplit(self.input_ids[index], self.answer_position[index], self.answer_id[index])
+
+    def to(self, device) -> "EncodedSplit":
+        return EncodedSplit(*(t.to(device) for t in (self.input_ids, self.answer_position, self.answer_id)))
+
+
+def encode(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerFast) -> EncodedSplit:
+    vocab = tokenizer.get_vocab()
+    rows = [[vocab[tok] for tok in prompt.split(" ")] for prompt in frame["prompt"]]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+    lengths = torch.tensor([len(r) for r in rows])
+    answers = torch.tensor([vocab[a] for a in frame["answer"]])
+    return EncodedSplit(ids, lengths - 1, answers)
+
+
+def answer_logits(model, batch: EncodedSplit) -> torch.Tensor:
+    """Logits at the answer position only: run the trunk, gather, then the LM head."""
+    hidden = model.transformer(input_ids=batch.input_ids).last_hidden_state
+    at_answer = hidden[torch.arange(len(batch), device=hidden.device), batch.answer_position]
+    return model.lm_head(at_answer)

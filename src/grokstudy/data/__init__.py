@@ -1,0 +1,1 @@
+"""Synthetic knowledge graphs for the composition and comparison tasks."""

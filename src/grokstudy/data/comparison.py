@@ -1,0 +1,138 @@
+"""Attribute comparison over entities with ordinal values (study-spec section 2).
+
+Every (entity, attribute) has a value; all these atomic facts are trained. Per
+attribute a random fraction of entities is OOD. Ordered pairs of distinct ID
+entities are training candidates or ID test (routed per unordered pair, so both
+orders land on the same side); OOD-OOD pairs are the OOD test; mixed pairs are dropped.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from grokstudy.data import tokens
+from grokstudy.data.dataset import Dataset, sample_rows
+from grokstudy.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ComparisonSpec:
+    entities: int
+    attributes: int
+    values: int
+    ood_fraction: float
+    test_id_fraction: float
+    phi: float
+    max_eval_items: int
+    seed: int
+
+
+def phi_max(spec: ComparisonSpec) -> float:
+    n_id = round((1 - spec.ood_fraction) * spec.entities)
+    return (1 - spec.test_id_fraction) * n_id * (n_id - 1) / n_id
+
+
+def _pairs(members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unordered pairs i < j of the given entities."""
+    i, j = np.triu_indices(len(members), k=1)
+    return members[i], members[j]
+
+
+def _label(v1: np.ndarray, v2: np.ndarray) -> list[str]:
+    return [tokens.LABELS[int(np.sign(a - b)) + 1] for a, b in zip(v1, v2)]
+
+
+def _inferred_frame(attr: np.ndarray, e1: np.ndarray, e2: np.ndarray, values: np.ndarray) -> pd.DataFrame:
+    v1, v2 = values[e1, attr], values[e2, attr]
+    return pd.DataFrame(
+        {
+            "prompt": [
+                f"{tokens.attribute(a)} {tokens.QUERY} {tokens.entity(x)} {tokens.MASK} {tokens.entity(y)}"
+                for a, x, y in zip(attr, e1, e2)
+            ],
+            "answer": _label(v1, v2),
+            "kind": "inferred",
+            "value1": [tokens.value(v) for v in v1],
+            "value2": [tokens.value(v) for v in v2],
+        }
+    )
+
+
+def _both_orders(attr, e1, e2):
+    return np.concatenate([attr, attr]), np.concatenate([e1, e2]), np.concatenate([e2, e1])
+
+
+def generate(spec: ComparisonSpec) -> Dataset:
+    rng = np.random.default_rng(spec.seed)
+    values = rng.integers(0, spec.values, size=(spec.entities, spec.attributes))
+    n_ood = round(spec.ood_fraction * spec.entities)
+    if n_ood < 2:
+        raise ConfigError("ood_fraction", f"{spec.ood_fraction} gives {n_ood} OOD entities; at least 2 are needed")
+
+    ood = np.zeros((spec.entities, spec.attributes), dtype=bool)
+    id_parts, ood_parts = [], []
+    for a in range(spec.attributes):
+        ood_entities = rng.choice(spec.entities, size=n_ood, replace=False)
+        ood[ood_entities, a] = True
+        id_entities = np.flatnonzero(~ood[:, a])
+        id_parts.append((np.full(len(id_entities) * (len(id_entities) - 1) // 2, a), *_pairs(id_entities)))
+        ood_parts.append((np.full(n_ood * (n_ood - 1) // 2, a), *_pairs(np.sort(ood_entities))))
+
+    id_attr, id_e1, id_e2 = (np.concatenate(p) for p in zip(*id_parts))
+    held_out = rng.random(len(id_attr)) < spec.test_id_fraction
+    cand = _both_orders(id_attr[~held_out], id_e1[~held_out], id_e2[~held_out])
+    test_id = _both_orders(id_attr[held_out], id_e1[held_out], id_e2[held_out])
+    test_ood = _both_orders(*(np.concatenate(p) for p in zip(*ood_parts)))
+
+    n_id_atomic = int((~ood).sum())
+    n_candidates = len(cand[0])
+    n_inferred = round(spec.phi * n_id_atomic)
+    if n_inferred > n_candidates:
+        raise ConfigError(
+            "phi",
+            f"{spec.phi} needs {n_inferred} comparisons but only {n_candidates} candidates exist; "
+            f"allowed range is (0, {n_candidates / n_id_atomic:.3f}]",
+        )
+    chosen = np.sort(rng.choice(n_candidates, size=n_inferred, replace=False))
+    inferred_train = _inferred_frame(*(c[chosen] for c in cand), values)
+
+    ent, att = np.divmod(np.arange(spec.entities * spec.attributes), spec.attributes)
+    atomic = pd.DataFrame(
+        {
+            "prompt": [f"{tokens.entity(e)} {tokens.attribute(a)}" for e, a in zip(ent, att)],
+            "answer": [tokens.value(v) for v in values[ent, att]],
+            "kind": "atomic",
+            "value1": None,
+            "value2": None,
+        }
+    )
+    atomic_ood = ood[ent, att]
+    train = pd.concat([atomic, inferred_train], ignore_index=True)
+    limit = spec.max_eval_items
+    eval_splits = {
+        "atomic_id": sample_rows(atomic[~atomic_ood], limit, rng),
+        "atomic_ood": sample_rows(atomic[atomic_ood], limit, rng),
+        "train_inferred": sample_rows(inferred_train, limit, rng),
+        "test_inferred_id": sample_rows(_inferred_frame(*test_id, values), limit, rng),
+        "test_inferred_ood": sample_rows(_inferred_frame(*test_ood, values), limit, rng),
+    }
+    counts = {
+        "atomic_facts": len(atomic),
+        "atomic_id": n_id_atomic,
+        "atomic_ood": int(atomic_ood.sum()),
+        "comparison_candidates": n_candidates,
+        "train_inferred": n_inferred,
+        "test_inferred_id": len(test_id[0]),
+        "test_inferred_ood": len(test_ood[0]),
+        "train": len(train),
+    }
+    return Dataset(
+        task="comparison",
+        vocabulary=tokens.comparison_vocabulary(spec.entities, spec.attributes, spec.values),
+        train=train,
+        eval_splits=eval_splits,
+        counts=counts,
+        phi_achieved=n_inferred / n_id_atomic,
+        phi_max=n_candidates / n_id_atomic,
+    )

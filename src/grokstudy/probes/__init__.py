@@ -1,0 +1,1 @@
+"""Reading what checkpoints compute: logit lens, per-checkpoint accuracy, null networks."""

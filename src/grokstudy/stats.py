@@ -1,0 +1,20 @@
+"""Uncertainty for probe statistics."""
+
+import numpy as np
+
+
+def bootstrap_mean_ci(values: np.ndarray, resamples: int, confidence: float, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean, resampling items with replacement."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def chance_mrr(n_candidates: int) -> float:
+    """Expected 1/(1+rank) when the target's rank is uniform over n candidates: H_n / n."""
+    return float(np.sum(1.0 / np.arange(1, n_candidates + 1)) / n_candidates)

@@ -1,0 +1,1 @@
+"""Training from scratch with resumable, verifiable checkpoints."""

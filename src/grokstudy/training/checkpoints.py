@@ -1,0 +1,127 @@
+"""Checkpoint directories that plain transformers can load, written atomically and verified on read.
+
+A checkpoint is complete once its `checksums.json` exists: it is written last, inside a
+temporary directory that is renamed into place. Only the newest checkpoint keeps the
+optimizer state (all that resuming needs); older ones keep weights and tokenizer.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from grokstudy import provenance
+from grokstudy.errors import CorruptArtifactError
+
+CHECKSUMS = "checksums.json"
+TRAINER_STATE = "trainer_state.json"
+OPTIMIZER_STATE = "optimizer.safetensors"
+
+
+def step_dir_name(step: int) -> str:
+    return f"step_{step:08d}"
+
+
+def _write_checksums(directory: Path, exclude: tuple[str, ...] = ()) -> None:
+    skip = {CHECKSUMS, *exclude}
+    files = sorted(p for p in directory.iterdir() if p.is_file() and p.name not in skip)
+    provenance.write_json(directory / CHECKSUMS, {p.name: provenance.file_sha256(p) for p in files})
+
+
+def verify(directory: Path) -> None:
+    """Raise CorruptArtifactError naming the first file whose bytes differ from its recorded checksum."""
+    directory = Path(directory)
+    manifest = directory / CHECKSUMS
+    if not manifest.exists():
+        raise CorruptArtifactError(f"{directory} is incomplete: {CHECKSUMS} is missing")
+    for name, expected in json.loads(manifest.read_text()).items():
+        path = directory / name
+        if not path.exists():
+            raise CorruptArtifactError(f"{path} is missing (listed in {manifest})")
+        if provenance.file_sha256(path) != expected:
+            raise CorruptArtifactError(f"{path} is corrupt: its sha256 differs from the one in {manifest}")
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer, names: dict[int, str]) -> dict[str, torch.Tensor]:
+    """Flatten AdamW state to named tensors, so it can live in safetensors instead of a pickle."""
+    flat = {}
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                flat[f"{names[id(param)]}::{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    return flat
+
+
+def load_optimizer_tensors(optimizer: torch.optim.Optimizer, names: dict[int, str], flat: dict) -> None:
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            prefix = f"{names[id(param)]}::"
+            state = {k[len(prefix):]: v.to(param.device) for k, v in flat.items() if k.startswith(prefix)}
+            if state:
+                optimizer.state[param] = state
+
+
+class CheckpointStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def complete_steps(self) -> list[int]:
+        if not self.root.exists():
+            return []
+        return sorted(
+            int(p.name.removeprefix("step_"))
+            for p in self.root.glob("step_*")
+            if p.is_dir() and (p / CHECKSUMS).exists()
+        )
+
+    def path(self, step: int) -> Path:
+        return self.root / step_dir_name(step)
+
+    def latest_resumable(self, fingerprint: str) -> int | None:
+        """The newest complete checkpoint of this exact configuration, or None (stale ones are removed)."""
+        steps = self.complete_steps()
+        if not steps:
+            self.clear()
+            return None
+        state = json.loads((self.path(steps[-1]) / TRAINER_STATE).read_text())
+        if state.get("fingerprint") != fingerprint or not (self.path(steps[-1]) / OPTIMIZER_STATE).exists():
+            self.clear()
+            return None
+        verify(self.path(steps[-1]))
+        for partial in self.root.glob(".partial-*"):
+            shutil.rmtree(partial)
+        return steps[-1]
+
+    def clear(self) -> None:
+        if self.root.exists():
+            shutil.rmtree(self.root)
+
+    def save(self, step: int, model, tokenizer, optimizer_state: dict, trainer_state: dict) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".partial-{step_dir_name(step)}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        save_file(optimizer_state, tmp / OPTIMIZER_STATE)
+        provenance.write_json(tmp / TRAINER_STATE, trainer_state)
+        _write_checksums(tmp)
+        final = self.path(step)
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+        self._drop_older_optimizer_states(step)
+        return final
+
+    def _drop_older_optimizer_states(self, newest: int) -> None:
+        for step in self.complete_steps():
+            older = self.path(step) / OPTIMIZER_STATE
+            if step < newest and older.exists():
+                # Checksums first: an interruption then leaves an unlisted file, never a missing one.
+                _write_checksums(self.path(step), exclude=(OPTIMIZER_STATE,))
+                older.unlink()
+
+    def load_optimizer(self, step: int) -> dict:
+        return load_file(self.path(step) / OPTIMIZER_STATE)

@@ -1,0 +1,37 @@
+"""An append-only JSON-lines log of evaluation results that survives interruption."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = ["step", "split", "accuracy", "loss", "n"]
+
+
+class MetricsLog:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def rows(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        rows = []
+        for line in self.path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut by an interruption ends the usable log
+        return rows
+
+    def truncate_after(self, step: int) -> None:
+        """Keep rows up to `step` (a resumed run recomputes everything after it)."""
+        kept = [r for r in self.rows() if r["step"] <= step]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+    def append(self, rows: list[dict]) -> None:
+        with open(self.path, "a") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in rows)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows(), columns=COLUMNS)

@@ -1,0 +1,69 @@
+# Shared definitions: the validated preset, result paths and the source files each step depends on.
+import json
+from glob import glob
+
+import yaml
+
+from grokstudy import config as study_config
+from grokstudy.errors import ConfigError
+
+DEFAULT_CONFIGFILE = "config/config.yaml"
+
+if not config:
+    with open(DEFAULT_CONFIGFILE) as handle:
+        config.update(yaml.safe_load(handle))
+
+try:
+    STUDY = study_config.resolve(config)
+except ConfigError as error:
+    raise WorkflowError(f"invalid preset, nothing was run: {error}") from None
+
+RESULTS = f"results/{STUDY['name']}"
+LOGS = f"{RESULTS}/logs"
+ENV = "../../envs/grokstudy.yaml"
+EVAL_SPLITS = ["atomic_id", "atomic_ood", "train_inferred", "test_inferred_id", "test_inferred_ood"]
+FIGURE_FORMATS = ["png", "pdf", "csv"]
+
+
+def sources(*patterns):
+    """Source files a step depends on: a real edit reruns it, a checkout of identical code does not."""
+    return sorted({path for pattern in patterns for path in glob(f"src/grokstudy/{pattern}")})
+
+
+DATA_SOURCES = sources("data/*.py", "tokenizer.py", "provenance.py")
+TRAIN_SOURCES = DATA_SOURCES + sources("training/*.py", "model.py", "batching.py", "evaluation.py")
+PROBE_SOURCES = sources("probes/*.py", "stats.py", "evaluation.py", "batching.py", "model.py")
+FIGURE_SOURCES = sources("figures/*.py")
+REPORT_SOURCES = sources("claims.py", "report.py")
+
+
+def run_task(run):
+    return STUDY["datasets"][STUDY["runs"][run]["dataset"]]["task"]
+
+
+def dataset_dir(run):
+    return f"{RESULTS}/data/{STUDY['runs'][run]['dataset']}"
+
+
+def as_json(value):
+    return json.dumps(value, sort_keys=True)
+
+
+def figure_files(stem):
+    return [f"{RESULTS}/figures/{stem}.{ext}" for ext in FIGURE_FORMATS]
+
+
+def metrics_of(runs):
+    return [f"{RESULTS}/runs/{run}/metrics.parquet" for run in runs]
+
+
+LENS_FIGURES = [f"logit_lens_{run}" for run in STUDY["probes"]["runs"]]
+FIGURE_STEMS = ["accuracy_curves", "phi_sweep", "weight_decay", *LENS_FIGURES]
+ALL_FIGURES = [f for stem in FIGURE_STEMS for f in figure_files(stem)]
+REPORT = f"{RESULTS}/report/index.html"
+CLAIMS = f"{RESULTS}/report/claims.csv"
+
+
+wildcard_constraints:
+    run="[A-Za-z0-9_.-]+",
+    dataset="[A-Za-z0-9_.-]+",

@@ -1,0 +1,20 @@
+# 1. Synthetic knowledge graphs: train split, evaluation splits, tokenizer, manifest.
+
+
+rule prepare_dataset:
+    input:
+        code=DATA_SOURCES,
+    output:
+        manifest=f"{RESULTS}/data/{{dataset}}/manifest.json",
+        train=f"{RESULTS}/data/{{dataset}}/train.parquet",
+        eval_splits=expand(f"{RESULTS}/data/{{{{dataset}}}}/eval/{{split}}.parquet", split=EVAL_SPLITS),
+        tokenizer=f"{RESULTS}/data/{{dataset}}/tokenizer/tokenizer.json",
+    params:
+        dataset=lambda w: as_json(STUDY["datasets"][w.dataset]),
+        out_dir=lambda w, output: str(Path(output.manifest).parent),
+    log:
+        f"{LOGS}/prepare_dataset/{{dataset}}.log",
+    conda:
+        ENV
+    shell:
+        "grokstudy prepare --params {params.dataset:q} --out {params.out_dir} > {log} 2>&1"

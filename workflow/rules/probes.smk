@@ -1,0 +1,48 @@
+# 3. Checkpoint probes: every checkpoint reloaded with plain transformers, and the nulls.
+
+
+rule probe_checkpoints:
+    input:
+        summary=f"{RESULTS}/runs/{{run}}/run.json",
+        metrics=f"{RESULTS}/runs/{{run}}/metrics.parquet",
+        manifest=lambda w: f"{dataset_dir(w.run)}/manifest.json",
+        code=PROBE_SOURCES,
+    output:
+        lens=f"{RESULTS}/probes/{{run}}/logit_lens.parquet",
+        accuracy=f"{RESULTS}/probes/{{run}}/checkpoint_accuracy.parquet",
+    params:
+        probes=as_json(STUDY["probes"]),
+        task=lambda w: run_task(w.run),
+        data_dir=lambda w: dataset_dir(w.run),
+        run_dir=lambda w, input: str(Path(input.summary).parent),
+    threads: STUDY["threads_per_job"]
+    log:
+        f"{LOGS}/probe_checkpoints/{{run}}.log",
+    conda:
+        ENV
+    shell:
+        "grokstudy probe --run {wildcards.run} --task {params.task} --data {params.data_dir}"
+        " --run-dir {params.run_dir} --probes {params.probes:q} --threads {threads}"
+        " --out-lens {output.lens} --out-accuracy {output.accuracy} > {log} 2>&1"
+
+
+rule probe_null_networks:
+    input:
+        manifest=lambda w: f"{dataset_dir(w.run)}/manifest.json",
+        code=PROBE_SOURCES,
+    output:
+        lens=f"{RESULTS}/probes/{{run}}/null_logit_lens.parquet",
+    params:
+        probes=as_json(STUDY["probes"]),
+        model=lambda w: as_json(STUDY["models"][STUDY["runs"][w.run]["model"]]),
+        task=lambda w: run_task(w.run),
+        data_dir=lambda w: dataset_dir(w.run),
+    threads: STUDY["threads_per_job"]
+    log:
+        f"{LOGS}/probe_null_networks/{{run}}.log",
+    conda:
+        ENV
+    shell:
+        "grokstudy probe-null --run {wildcards.run} --task {params.task} --data {params.data_dir}"
+        " --model-params {params.model:q} --probes {params.probes:q} --threads {threads}"
+        " --out {output.lens} > {log} 2>&1"

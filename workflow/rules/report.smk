@@ -1,0 +1,49 @@
+# 5. The paper's claims checked with this preset's criteria, and the report.
+
+
+def comparison_ood_split():
+    run = STUDY["claims"].get("comparison_run")
+    return [f"{dataset_dir(run)}/eval/test_inferred_ood.parquet"] if run else []
+
+
+rule claims:
+    input:
+        metrics=metrics_of(STUDY["runs"]),
+        lens=[f"{RESULTS}/probes/{run}/logit_lens.parquet" for run in STUDY["probes"]["runs"]],
+        nulls=[f"{RESULTS}/probes/{run}/null_logit_lens.parquet" for run in STUDY["probes"]["runs"]],
+        comparison_ood=comparison_ood_split(),
+        code=REPORT_SOURCES,
+    output:
+        CLAIMS,
+    params:
+        config=as_json({k: STUDY[k] for k in ("datasets", "runs", "claims")}),
+        comparison_ood=lambda w, input: f"--comparison-ood {input.comparison_ood}" if input.comparison_ood else "",
+    log:
+        f"{LOGS}/claims.log",
+    conda:
+        ENV
+    shell:
+        "grokstudy claims --config {params.config:q} --metrics {input.metrics}"
+        " --lens {input.lens} {input.nulls} {params.comparison_ood} --out {output} > {log} 2>&1"
+
+
+rule report:
+    input:
+        figures=[f"{RESULTS}/figures/{stem}.png" for stem in FIGURE_STEMS],
+        tables=ALL_FIGURES,
+        claims=CLAIMS,
+        summaries=[f"{RESULTS}/runs/{run}/run.json" for run in STUDY["runs"]],
+        code=REPORT_SOURCES,
+    output:
+        REPORT,
+    params:
+        name=STUDY["name"],
+        description=STUDY.get("description", ""),
+    log:
+        f"{LOGS}/report.log",
+    conda:
+        ENV
+    shell:
+        "grokstudy report --name {params.name:q} --description {params.description:q}"
+        " --figures {input.figures} --claims {input.claims} --runs {input.summaries}"
+        " --out {output} > {log} 2>&1"

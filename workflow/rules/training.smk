@@ -1,0 +1,29 @@
+# 2. Training. Checkpoints live beside the declared outputs so that an interrupted job
+# keeps them and its rerun resumes from the newest complete one.
+
+
+rule train:
+    input:
+        manifest=lambda w: f"{dataset_dir(w.run)}/manifest.json",
+        train=lambda w: f"{dataset_dir(w.run)}/train.parquet",
+        code=TRAIN_SOURCES,
+    output:
+        metrics=f"{RESULTS}/runs/{{run}}/metrics.parquet",
+        summary=f"{RESULTS}/runs/{{run}}/run.json",
+    params:
+        run=lambda w: as_json(STUDY["runs"][w.run]),
+        model=lambda w: as_json(STUDY["models"][STUDY["runs"][w.run]["model"]]),
+        data_dir=lambda w: dataset_dir(w.run),
+        out_dir=lambda w, output: str(Path(output.metrics).parent),
+        device=STUDY["device"],
+    threads: STUDY["threads_per_job"]
+    resources:
+        gpu=1 if STUDY["device"] == "cuda" else 0,
+    log:
+        f"{LOGS}/train/{{run}}.log",
+    conda:
+        ENV
+    shell:
+        "grokstudy train --run-params {params.run:q} --model-params {params.model:q}"
+        " --data {params.data_dir} --out {params.out_dir} --device {params.device}"
+        " --threads {threads} > {log} 2>&1"
