@@ -57,6 +57,20 @@ def metrics_of(runs):
     return [f"{RESULTS}/runs/{run}/metrics.parquet" for run in runs]
 
 
+def figure_config(runs):
+    return as_json({"datasets": STUDY["datasets"], "runs": {r: STUDY["runs"][r] for r in runs}})
+
+
+def figure_prefix(wildcards, output):
+    return output[0][: -len(".png")]
+
+
+def comparison_ood_split():
+    """The comparison OOD test split, whose majority label is C6's baseline."""
+    run = STUDY["claims"].get("comparison_run")
+    return [f"{dataset_dir(run)}/eval/test_inferred_ood.parquet"] if run else []
+
+
 LENS_FIGURES = [f"logit_lens_{run}" for run in STUDY["probes"]["runs"]]
 FIGURE_STEMS = ["accuracy_curves", "phi_sweep", "weight_decay", *LENS_FIGURES]
 ALL_FIGURES = [f for stem in FIGURE_STEMS for f in figure_files(stem)]

@@ -1,11 +1,6 @@
 # 5. The paper's claims checked with this preset's criteria, and the report.
 
 
-def comparison_ood_split():
-    run = STUDY["claims"].get("comparison_run")
-    return [f"{dataset_dir(run)}/eval/test_inferred_ood.parquet"] if run else []
-
-
 rule claims:
     input:
         metrics=metrics_of(STUDY["runs"]),
@@ -38,7 +33,7 @@ rule report:
         REPORT,
     params:
         name=STUDY["name"],
-        description=STUDY.get("description", ""),
+        description=lambda w: STUDY.get("description", ""),
     log:
         f"{LOGS}/report.log",
     conda:

@@ -1,0 +1,48 @@
+"""Shared fixtures: the tiny world of study-spec section 4, generated once per session."""
+
+from pathlib import Path
+
+import pytest
+
+from grokstudy.data import store
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_COMPOSITION = {
+    "task": "composition", "entities": 100, "relations": 20, "out_degree": 10, "ood_fraction": 0.1,
+    "test_id_fraction": 0.01, "phi": 7.2, "max_eval_items": 300, "seed": 0,
+}
+TINY_COMPARISON = {
+    "task": "comparison", "entities": 40, "attributes": 4, "values": 10, "ood_fraction": 0.1,
+    "test_id_fraction": 0.1, "phi": 7.2, "max_eval_items": 300, "seed": 0,
+}
+TINY_MODEL = {"d_model": 32, "layers": 2, "heads": 2, "dropout": 0.1}
+TINY_RUN = {
+    "dataset": "tiny", "model": "tiny", "seed": 0, "steps": 60, "batch_size": 128, "lr": 1e-3,
+    "betas": [0.9, 0.999], "weight_decay": 0.1, "warmup_steps": 10, "grad_clip": 1.0, "eval_every": 20,
+    "checkpoints": {"count": 6, "dense_fraction": 0.1, "dense_count": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def composition_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("composition")
+    store.write(store.generate(TINY_COMPOSITION), TINY_COMPOSITION, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def comparison_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("comparison")
+    store.write(store.generate(TINY_COMPARISON), TINY_COMPARISON, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(composition_dir, tmp_path_factory) -> Path:
+    """A short uninterrupted run on the tiny composition world."""
+    from grokstudy.training.loop import train_run
+
+    out = tmp_path_factory.mktemp("run")
+    train_run(TINY_RUN, TINY_MODEL, composition_dir, out, device="cpu", progress=False)
+    return out

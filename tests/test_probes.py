@@ -1,0 +1,76 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from grokstudy.probes.logit_lens import SITES, candidate_tokens, layer_logits, reciprocal_ranks, site_queries
+from grokstudy.probes.run_probes import probe_nulls, probe_run
+from grokstudy.stats import bootstrap_mean_ci, chance_mrr
+from grokstudy.training.checkpoints import CheckpointStore
+
+PROBES = {"null_seeds": [1, 2], "max_queries": 50, "bootstrap_resamples": 100, "confidence": 0.95}
+
+
+def test_logit_lens_at_last_layer_equals_model_logits(trained_run):
+    store_ = CheckpointStore(trained_run / "checkpoints")
+    path = store_.path(store_.complete_steps()[-1])
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    ids = torch.tensor([tokenizer(p)["input_ids"] for p in ["<e_1> <r_2> <r_3>", "<e_5> <r_0> <r_9>"]])
+    with torch.no_grad():
+        lens = layer_logits(model, ids, position=2)
+        direct = model(input_ids=ids).logits[:, 2]
+    assert lens.shape[0] == model.config.n_layer + 1
+    torch.testing.assert_close(lens[-1], direct, rtol=1e-5, atol=1e-5)
+    # Earlier layers read different states: the lens is not trivially the output everywhere.
+    assert not torch.allclose(lens[0], direct)
+
+
+def test_reciprocal_rank_on_a_known_case():
+    logits = torch.tensor([[[0.1, 3.0, 2.0, -1.0], [5.0, 0.0, 1.0, 2.0]]])  # one layer, two queries
+    candidates = torch.tensor([1, 2, 3])
+    rr = reciprocal_ranks(logits, candidates, torch.tensor([2, 3]))
+    np.testing.assert_allclose(rr[0], [1 / 2, 1 / 1])  # token 2 is second; token 3 is first among candidates
+
+
+def test_chance_mrr_matches_simulation():
+    rng = np.random.default_rng(0)
+    ranks = rng.integers(0, 50, size=200_000)
+    assert chance_mrr(50) == pytest.approx(np.mean(1 / (1 + ranks)), rel=0.01)
+
+
+def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_n():
+    rng = np.random.default_rng(1)
+    small, large = rng.random(30), rng.random(3000)
+    lo, hi = bootstrap_mean_ci(small, 500, 0.95)
+    assert lo < small.mean() < hi
+    lo2, hi2 = bootstrap_mean_ci(large, 500, 0.95)
+    assert (hi2 - lo2) < (hi - lo) / 3
+
+
+def test_site_queries_are_unique_prefixes(composition_dir):
+    frame = pd.read_parquet(composition_dir / "eval" / "train_inferred.parquet")
+    r1 = site_queries(frame, SITES["composition"][0], limit=10_000, seed=0)
+    assert r1["prompt"].is_unique and r1["prompt"].str.count(" ").eq(1).all()
+    assert len(r1) < len(frame)
+
+
+def test_probe_tables_against_nulls(composition_dir, trained_run):
+    lens, accuracy = probe_run("tiny", "composition", trained_run, composition_dir, PROBES)
+    assert set(lens["network"]) == {"trained", "step0"}
+    assert lens["mrr"].between(0, 1).all() and (lens["ci_low"] <= lens["mrr"]).all() and (lens["mrr"] <= lens["ci_high"]).all()
+    # Reloaded checkpoints reproduce the accuracies logged during training.
+    np.testing.assert_allclose(accuracy["accuracy"], accuracy["accuracy_logged"], atol=1e-9)
+    nulls = probe_nulls("tiny", "composition", {"d_model": 32, "layers": 2, "heads": 2, "dropout": 0.1}, composition_dir, PROBES)
+    assert set(nulls["seed"]) == {1, 2} and set(nulls["position"]) == {"r1", "r2"}
+    vocab = AutoTokenizer.from_pretrained(composition_dir / "tokenizer").get_vocab()
+    chance = chance_mrr(len(candidate_tokens(list(vocab), "composition")))
+    assert nulls["chance"].eq(chance).all()
+    # A random network decodes the bridge no better than a few times chance.
+    assert nulls["mrr"].max() < 10 * chance
+
+
+def test_comparison_probe_sites(comparison_dir):
+    nulls = probe_nulls("cmp", "comparison", {"d_model": 32, "layers": 2, "heads": 2, "dropout": 0.1}, comparison_dir, PROBES)
+    assert set(nulls["position"]) == {"e1", "e2"} and set(nulls["target"]) == {"value1", "value2"}

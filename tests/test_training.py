@@ -1,0 +1,120 @@
+import json
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from grokstudy.batching import answer_logits, encode
+from grokstudy.data import store
+from grokstudy.errors import CorruptArtifactError
+from grokstudy.evaluation import evaluate_split
+from grokstudy.training import schedule
+from grokstudy.training.checkpoints import CheckpointStore, verify
+from grokstudy.training.loop import train_run
+from tests.conftest import TINY_MODEL, TINY_RUN
+
+
+def test_checkpoint_schedule_is_dense_early_and_ends_at_the_last_step():
+    steps = schedule.checkpoint_steps(10_000, count=30, dense_fraction=0.1, dense_count=10)
+    assert steps[0] == 0 and steps[-1] == 10_000
+    early = [s for s in steps if s <= 1000]
+    assert len(early) >= 10
+    gaps = [b - a for a, b in zip(steps, steps[1:])]
+    assert gaps[-1] > gaps[1], "later checkpoints are sparser"
+
+
+def test_learning_rate_warms_up_then_stays_constant():
+    assert schedule.learning_rate(0, 1e-3, 100) == pytest.approx(1e-5)
+    assert schedule.learning_rate(99, 1e-3, 100) == pytest.approx(1e-3)
+    assert schedule.learning_rate(5000, 1e-3, 100) == 1e-3
+
+
+def test_padding_does_not_change_the_answer(composition_dir):
+    tokenizer = AutoTokenizer.from_pretrained(composition_dir / store.TOKENIZER_DIR)
+    from grokstudy.model import build_model
+
+    model = build_model(TINY_MODEL, tokenizer, seed=0).eval()
+    frame = store.read_train(composition_dir)
+    mixed = pd.concat([frame[frame["kind"] == "atomic"].head(4), frame[frame["kind"] == "inferred"].head(4)])
+    batch = encode(mixed, tokenizer)
+    assert batch.input_ids.shape[1] == 3 and batch.answer_position.tolist() == [1] * 4 + [2] * 4
+    with torch.no_grad():
+        padded = answer_logits(model, batch)
+        for i, prompt in enumerate(mixed["prompt"]):
+            alone = model(input_ids=torch.tensor([tokenizer(prompt)["input_ids"]])).logits[0, -1]
+            torch.testing.assert_close(padded[i], alone, rtol=1e-5, atol=1e-5)
+
+
+def test_loss_falls(trained_run):
+    metrics = pd.read_parquet(trained_run / "metrics.parquet")
+    assert {"step", "split", "accuracy", "loss"} <= set(metrics.columns)
+    atomic = metrics[metrics["split"] == "atomic_id"].sort_values("step")
+    assert atomic["loss"].iloc[-1] < atomic["loss"].iloc[0] - 0.2
+    assert set(metrics["split"]) >= {"atomic_id", "atomic_ood", "train_inferred", "test_inferred_id", "test_inferred_ood"}
+
+
+def test_interrupted_run_resumes_to_identical_numbers(composition_dir, trained_run, tmp_path):
+    first = train_run(TINY_RUN, TINY_MODEL, composition_dir, tmp_path, device="cpu", progress=False, stop_after_step=25)
+    assert first == {"interrupted_at": 30} or first["interrupted_at"] >= 25
+    assert not (tmp_path / "metrics.parquet").exists()
+    # A half-written checkpoint from the interruption must be ignored.
+    (tmp_path / "checkpoints" / ".partial-step_00000099").mkdir()
+    resumed = train_run(TINY_RUN, TINY_MODEL, composition_dir, tmp_path, device="cpu", progress=False)
+    assert resumed["resumed_from_step"] == first["interrupted_at"]
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "metrics.parquet"), pd.read_parquet(trained_run / "metrics.parquet"))
+    last = CheckpointStore(trained_run / "checkpoints").complete_steps()[-1]
+    a = load_file(trained_run / "checkpoints" / f"step_{last:08d}" / "model.safetensors")
+    b = load_file(tmp_path / "checkpoints" / f"step_{last:08d}" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_changed_config_does_not_resume_stale_checkpoints(composition_dir, tmp_path):
+    train_run(TINY_RUN, TINY_MODEL, composition_dir, tmp_path, device="cpu", progress=False, stop_after_step=25)
+    changed = {**TINY_RUN, "lr": 5e-4}
+    result = train_run(changed, TINY_MODEL, composition_dir, tmp_path, device="cpu", progress=False)
+    assert result["resumed_from_step"] is None
+
+
+def test_checkpoint_loads_with_plain_transformers_and_reproduces_accuracy(composition_dir, trained_run):
+    store_ = CheckpointStore(trained_run / "checkpoints")
+    last = store_.path(store_.complete_steps()[-1])
+    model = AutoModelForCausalLM.from_pretrained(last).eval()
+    tokenizer = AutoTokenizer.from_pretrained(last)
+    frame = store.read_eval(composition_dir)["atomic_id"]
+    with torch.no_grad():
+        correct = 0
+        for prompt, answer in zip(frame["prompt"], frame["answer"]):
+            ids = torch.tensor([tokenizer(prompt)["input_ids"]])
+            correct += tokenizer.convert_ids_to_tokens(int(model(input_ids=ids).logits[0, -1].argmax())) == answer
+    metrics = pd.read_parquet(trained_run / "metrics.parquet")
+    logged = metrics[(metrics["step"] == metrics["step"].max()) & (metrics["split"] == "atomic_id")]["accuracy"].item()
+    assert correct / len(frame) == pytest.approx(logged, abs=1e-9)
+    assert evaluate_split(model, encode(frame, tokenizer))["accuracy"] == pytest.approx(logged, abs=1e-9)
+
+
+def test_only_newest_checkpoint_keeps_optimizer_state_and_all_verify(trained_run):
+    store_ = CheckpointStore(trained_run / "checkpoints")
+    steps = store_.complete_steps()
+    assert len(steps) >= 4
+    with_optimizer = [s for s in steps if (store_.path(s) / "optimizer.safetensors").exists()]
+    assert with_optimizer == [steps[-1]]
+    for step in steps:
+        verify(store_.path(step))
+        state = json.loads((store_.path(step) / "trainer_state.json").read_text())
+        assert state["step"] == step and state["seed"] == TINY_RUN["seed"] and "torch" in state["versions"]
+
+
+def test_corrupt_checkpoint_is_detected_and_named(trained_run, tmp_path):
+    import shutil
+
+    store_ = CheckpointStore(trained_run / "checkpoints")
+    copy = tmp_path / "ckpt"
+    shutil.copytree(store_.path(store_.complete_steps()[1]), copy)
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CorruptArtifactError, match="model.safetensors"):
+        verify(copy)
