@@ -34,7 +34,7 @@ def cmd_prepare(args) -> None:
 def cmd_train(args) -> None:
     from grokstudy.training.loop import train_run
 
-    result = train_run(args.run_params, args.model_params, args.data, args.out, device=args.device,
+    result = train_run(args.run_params, args.model_params, args.data, args.out, args.checkpoints, device=args.device,
                        threads=args.threads, stop_after_step=args.stop_after_step)
     print(json.dumps(result.get("final", result)))
 
@@ -43,7 +43,8 @@ def cmd_probe(args) -> None:
     from grokstudy import provenance
     from grokstudy.probes.run_probes import probe_run, write_table
 
-    lens, accuracy = probe_run(args.run, args.task, args.run_dir, args.data, args.probes, threads=args.threads)
+    lens, accuracy = probe_run(args.run, args.task, args.run_dir, args.data, args.probes, threads=args.threads,
+                               checkpoint_dir=args.checkpoints)
     meta = {"probes": args.probes, "versions": provenance.versions(), "run_fingerprint": json.loads((Path(args.run_dir) / "run.json").read_text())["fingerprint"]}
     write_table(lens, args.out_lens, meta)
     write_table(accuracy, args.out_accuracy, meta)
@@ -120,7 +121,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--run-params", type=_json, required=True)
     s.add_argument("--model-params", type=_json, required=True)
     s.add_argument("--data", type=Path, required=True)
-    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True, help="directory for metrics and the run summary")
+    s.add_argument("--checkpoints", type=Path, default=None, help="checkpoint directory (default: OUT/checkpoints)")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--stop-after-step", type=int, default=None, help=argparse.SUPPRESS)
@@ -137,6 +139,7 @@ def parser() -> argparse.ArgumentParser:
         s.set_defaults(func=func)
         if name == "probe":
             s.add_argument("--run-dir", type=Path, required=True)
+            s.add_argument("--checkpoints", type=Path, default=None, help="default: RUN_DIR/checkpoints")
             s.add_argument("--out-lens", type=Path, required=True)
             s.add_argument("--out-accuracy", type=Path, required=True)
         else:

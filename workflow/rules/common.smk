@@ -45,6 +45,10 @@ def dataset_dir(run):
     return f"{RESULTS}/data/{STUDY['runs'][run]['dataset']}"
 
 
+def checkpoint_dir(run):
+    return f"{RESULTS}/checkpoints/{run}"
+
+
 def as_json(value):
     return json.dumps(value, sort_keys=True)
 

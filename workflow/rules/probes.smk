@@ -15,6 +15,7 @@ rule probe_checkpoints:
         task=lambda w: run_task(w.run),
         data_dir=lambda w: dataset_dir(w.run),
         run_dir=lambda w, input: str(Path(input.summary).parent),
+        checkpoints=lambda w: checkpoint_dir(w.run),
     threads: STUDY["threads_per_job"]
     log:
         f"{LOGS}/probe_checkpoints/{{run}}.log",
@@ -22,7 +23,7 @@ rule probe_checkpoints:
         ENV
     shell:
         "grokstudy probe --run {wildcards.run} --task {params.task} --data {params.data_dir}"
-        " --run-dir {params.run_dir} --probes {params.probes:q} --threads {threads}"
+        " --run-dir {params.run_dir} --checkpoints {params.checkpoints} --probes {params.probes:q} --threads {threads}"
         " --out-lens {output.lens} --out-accuracy {output.accuracy} > {log} 2>&1"
 
 

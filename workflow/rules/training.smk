@@ -1,5 +1,5 @@
-# 2. Training. Checkpoints live beside the declared outputs so that an interrupted job
-# keeps them and its rerun resumes from the newest complete one.
+# 2. Training. Checkpoints are not declared outputs: an interrupted job keeps them and its
+# rerun resumes from the newest complete one (the run's fingerprint guards against stale ones).
 
 
 rule train:
@@ -15,6 +15,7 @@ rule train:
         model=lambda w: as_json(STUDY["models"][STUDY["runs"][w.run]["model"]]),
         data_dir=lambda w: dataset_dir(w.run),
         out_dir=lambda w, output: str(Path(output.metrics).parent),
+        checkpoints=lambda w: checkpoint_dir(w.run),
         device=STUDY["device"],
     threads: STUDY["threads_per_job"]
     # Longest runs first (cost ~ steps x prompt length), so the parallel lanes finish together.
@@ -27,5 +28,6 @@ rule train:
         ENV
     shell:
         "grokstudy train --run-params {params.run:q} --model-params {params.model:q}"
-        " --data {params.data_dir} --out {params.out_dir} --device {params.device}"
+        " --data {params.data_dir} --out {params.out_dir} --checkpoints {params.checkpoints}"
+        " --device {params.device}"
         " --threads {threads} > {log} 2>&1"

@@ -48,10 +48,11 @@ def _probe_all_sites(model, tokenizer, queries, candidates, probes, **labels) ->
     return rows
 
 
-def probe_run(run_name: str, task: str, run_dir: Path, data_dir: Path, probes: dict, threads: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+def probe_run(run_name: str, task: str, run_dir: Path, data_dir: Path, probes: dict, threads: int = 1,
+              checkpoint_dir: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Logit lens and per-split accuracy for every checkpoint, each loaded with plain transformers."""
     torch.set_num_threads(threads)
-    checkpoints = CheckpointStore(Path(run_dir) / "checkpoints")
+    checkpoints = CheckpointStore(checkpoint_dir or Path(run_dir) / "checkpoints")
     steps = checkpoints.complete_steps()
     if not steps:
         raise FileNotFoundError(f"{checkpoints.root} holds no complete checkpoint; train the run first")

@@ -33,6 +33,7 @@ def train_run(
     model_params: dict,
     data_dir: Path,
     out_dir: Path,
+    checkpoint_dir: Path | None = None,
     device: str = "auto",
     threads: int = 1,
     progress: bool = True,
@@ -40,6 +41,8 @@ def train_run(
 ) -> dict:
     """Train one run, resuming from its newest complete checkpoint if the configuration matches.
 
+    Metrics and the run summary go to `out_dir`; checkpoints to `checkpoint_dir` (default
+    `out_dir/checkpoints`), kept apart so they can be pulled or skipped as their own artifact class.
     `stop_after_step` ends the process early, right after the first checkpoint at or past that
     step, as an interruption would; it exists so the resume path can be tested.
     """
@@ -57,7 +60,7 @@ def train_run(
     checkpoint_steps = schedule.checkpoint_steps(total, ckpt["count"], ckpt["dense_fraction"], ckpt["dense_count"])
     eval_steps = set(schedule.evaluation_steps(total, run_params["eval_every"], checkpoint_steps))
 
-    checkpoints = CheckpointStore(out_dir / "checkpoints")
+    checkpoints = CheckpointStore(checkpoint_dir or out_dir / "checkpoints")
     log = MetricsLog(out_dir / "metrics.jsonl")
     resumed_from = checkpoints.latest_resumable(fingerprint)
     if resumed_from is None:
