@@ -40,8 +40,12 @@ def encode(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerFast) -> EncodedSp
     return EncodedSplit(ids, lengths - 1, answers)
 
 
-def answer_logits(model, batch: EncodedSplit) -> torch.Tensor:
+def logits_at(model, input_ids: torch.Tensor, answer_position: torch.Tensor) -> torch.Tensor:
     """Logits at the answer position only: run the trunk, gather, then the LM head."""
-    hidden = model.transformer(input_ids=batch.input_ids).last_hidden_state
-    at_answer = hidden[torch.arange(len(batch), device=hidden.device), batch.answer_position]
+    hidden = model.transformer(input_ids=input_ids, use_cache=False).last_hidden_state
+    at_answer = hidden[torch.arange(hidden.shape[0], device=hidden.device), answer_position]
     return model.lm_head(at_answer)
+
+
+def answer_logits(model, batch: EncodedSplit) -> torch.Tensor:
+    return logits_at(model, batch.input_ids, batch.answer_position)

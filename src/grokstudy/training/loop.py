@@ -5,27 +5,32 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from grokstudy import provenance
-from grokstudy.batching import answer_logits, encode
+from grokstudy.batching import encode
 from grokstudy.data import store
 from grokstudy.evaluation import evaluate_split
 from grokstudy.model import build_model
 from grokstudy.training import schedule
 from grokstudy.training.checkpoints import CheckpointStore, load_optimizer_tensors, optimizer_tensors
-from grokstudy.training.device import autocast, resolve_device, seed_step
+from grokstudy.training.device import resolve_device, seed_step
 from grokstudy.training.metrics_log import MetricsLog
 from grokstudy.training.optim import build_optimizer, parameter_names
 from grokstudy.training.sampler import EpochSampler
+from grokstudy.training.step import TrainStep
 
 TRAIN_BATCHES = "train_batches"
 
 
+# The code that decides what a checkpoint contains: an edit to it must not resume old checkpoints.
+TRAINING_CODE = ("training/*.py", "model.py", "batching.py", "evaluation.py")
+
+
 def run_fingerprint(run_params: dict, model_params: dict, data_manifest: dict) -> str:
-    return provenance.fingerprint(run_params, model_params, data_manifest["files"])
+    code = provenance.source_digest(*TRAINING_CODE)
+    return provenance.fingerprint(run_params, model_params, data_manifest["files"], code)
 
 
 def train_run(
@@ -78,7 +83,9 @@ def train_run(
 
     sampler = EpochSampler(len(train_data), run_params["batch_size"], run_params["seed"], dev)
     start = 0 if resumed_from is None else resumed_from
-    batch_loss, batch_correct, batch_seen = 0.0, 0, 0
+    train_step = TrainStep(model, optimizer, run_params["grad_clip"], dev, compile=run_params.get("compile", False))
+    # Summed on the device and read only at evaluation steps: no host sync inside the step loop.
+    batch_loss, batch_correct, batch_seen = torch.zeros((), device=dev), torch.zeros((), dtype=torch.long, device=dev), 0
     started = time.perf_counter()
     bar = tqdm(total=total, initial=start, desc=out_dir.name, disable=not progress, mininterval=5, unit="step")
 
@@ -87,10 +94,10 @@ def train_run(
         rows = [{"step": step, "split": s, **evaluate_split(model, d)} for s, d in eval_data.items()]
         if batch_seen:
             rows.append(
-                {"step": step, "split": TRAIN_BATCHES, "accuracy": batch_correct / batch_seen,
-                 "loss": batch_loss / batch_seen, "n": batch_seen}
+                {"step": step, "split": TRAIN_BATCHES, "accuracy": batch_correct.item() / batch_seen,
+                 "loss": batch_loss.item() / batch_seen, "n": batch_seen}
             )
-        batch_loss, batch_correct, batch_seen = 0.0, 0, 0
+        batch_loss, batch_correct, batch_seen = torch.zeros_like(batch_loss), torch.zeros_like(batch_correct), 0
         log.append(rows)
         bar.set_postfix({r["split"][:12]: round(r["accuracy"], 3) for r in rows if r["split"] != TRAIN_BATCHES})
 
@@ -105,19 +112,10 @@ def train_run(
         save(0)
     for step in range(start, total):
         seed_step(run_params["seed"], step)
-        for group in optimizer.param_groups:
-            group["lr"] = schedule.learning_rate(step, run_params["lr"], run_params["warmup_steps"])
         batch = train_data.select(sampler.indices(step))
-        with autocast(dev):
-            logits = answer_logits(model, batch)
-        loss = F.cross_entropy(logits.float(), batch.answer_id)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if run_params["grad_clip"]:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), run_params["grad_clip"])
-        optimizer.step()
-        batch_loss += loss.item() * len(batch)
-        batch_correct += (logits.argmax(-1) == batch.answer_id).sum().item()
+        loss_sum, correct = train_step(batch, schedule.learning_rate(step, run_params["lr"], run_params["warmup_steps"]))
+        batch_loss += loss_sum
+        batch_correct += correct
         batch_seen += len(batch)
         bar.update(1)
         done = step + 1
