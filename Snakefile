@@ -23,3 +23,19 @@ include: "workflow/rules/training.smk"
 include: "workflow/rules/probes.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
+
+
+# Each stage as a target of its own (`snakemake probe_tables`); `grokstudy restore` marks them.
+rule datasets:
+    input:
+        ALL_DATASETS,
+
+
+rule trained_runs:
+    input:
+        metrics_of(STUDY["runs"]),
+
+
+rule probe_tables:
+    input:
+        ALL_PROBE_TABLES,

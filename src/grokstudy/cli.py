@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from grokstudy.errors import ConfigError, CorruptArtifactError
+from grokstudy.errors import ArtifactError, ConfigError, CorruptArtifactError
 
 
 def _json(text: str):
@@ -77,7 +77,7 @@ def cmd_figure(args) -> None:
         fig = lens.logit_lens(data)
     else:
         data = curves.label_runs(_metrics(args.inputs), args.config["runs"], args.config)
-        fig = getattr(curves, args.kind)(data)
+        fig = getattr(curves, args.kind)(data, step_axis=args.step_axis)
     save.save(fig, data, args.out_prefix, args.dpi)
 
 
@@ -102,6 +102,38 @@ def cmd_report(args) -> None:
     from grokstudy import report
 
     report.build(args.name, args.description, args.figures, pd.read_csv(args.claims), args.runs, args.out)
+
+
+def _preset(configfile: Path) -> tuple[Path, Path]:
+    """(repository root, results directory) of a preset; the root is the current directory."""
+    from grokstudy import config
+
+    root = Path.cwd()
+    if not (root / "Snakefile").exists():
+        raise ArtifactError(f"run this from the repository root (no Snakefile in {root})")
+    return root, root / "results" / config.load(configfile)["name"]
+
+
+def cmd_seal(args) -> None:
+    from grokstudy.artifacts.seal import seal
+
+    root, results = _preset(args.configfile)
+    seal(root, str(args.configfile), results)
+
+
+def cmd_restore(args) -> None:
+    from grokstudy.artifacts.restore import restore
+
+    root, results = _preset(args.configfile)
+    restore(root, str(args.configfile), results, chosen=args.only)
+
+
+def cmd_bench(args) -> None:
+    from grokstudy.benchmark.measure import append_rows, benchmark
+
+    rows = benchmark(args.configfile, args.run, args.loops, args.steps, args.warmup, args.processes, args.device)
+    append_rows(args.out, rows)
+    print(f"appended {len(rows)} rows to {args.out}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -151,6 +183,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--inputs", type=Path, nargs="+", required=True)
     s.add_argument("--config", type=_json, default={}, help="datasets and runs sections as JSON")
     s.add_argument("--dpi", type=int, default=150)
+    s.add_argument("--step-axis", choices=["log", "linear"], default="log", help="accuracy curves only")
     s.add_argument("--out-prefix", type=Path, required=True)
     s.set_defaults(func=cmd_figure)
 
@@ -170,6 +203,31 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", type=Path, nargs="+", required=True)
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("seal", help="record an up-to-date preset's artifacts in DVC and push them (author)")
+    s.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
+    s.set_defaults(func=cmd_seal)
+
+    from grokstudy.artifacts.classes import ARTIFACT_CLASSES
+
+    s = sub.add_parser("restore", help="pull a preset's sealed artifacts; Snakemake then reruns nothing",
+                       epilog="classes: " + "; ".join(f"{c.name}: {c.contents}" for c in ARTIFACT_CLASSES.values()))
+    s.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
+    s.add_argument("--only", nargs="+", metavar="CLASS", default=None,
+                   help="pull only these classes (and what they need), e.g. --only figures probes")
+    s.set_defaults(func=cmd_restore)
+
+    s = sub.add_parser("bench", help="training speed: the original loop's costs against the fast path")
+    s.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
+    s.add_argument("--run", required=True, help="the run whose model, data and batch size are measured")
+    s.add_argument("--loops", nargs="+", default=["reference", "fast", "fast-concurrent"],
+                   choices=["reference", "fast", "fast-concurrent"])
+    s.add_argument("--steps", type=int, default=30, help="timed steps per loop")
+    s.add_argument("--warmup", type=int, default=5)
+    s.add_argument("--processes", type=int, default=2, help="processes for fast-concurrent")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--out", type=Path, default=Path("benchmarks/results.csv"))
+    s.set_defaults(func=cmd_bench)
     return p
 
 
@@ -177,7 +235,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, CorruptArtifactError, FileNotFoundError) as error:
+    except (ArtifactError, ConfigError, CorruptArtifactError, FileNotFoundError) as error:
         print(f"grokstudy {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -98,7 +98,7 @@ def _check_semantics(config: dict) -> None:
             raise ConfigError(f"runs.{name}.checkpoints.dense_count", f"must be below count={run['checkpoints']['count']}")
     runs = sorted(config["runs"])
     references = [("probes.runs", config["probes"]["runs"])]
-    references += [(f"figures.{f}.runs", config["figures"][f]["runs"]) for f in ("accuracy_curves", "phi_sweep", "weight_decay")]
+    references += [(f"figures.{f}.runs", config["figures"][f]["runs"]) for f in ("accuracy_curves", "phi_sweep", "weight_decay") if f in config["figures"]]
     references += [("figures.logit_lens.run", [config["figures"]["logit_lens"]["run"]])]
     references += [(f"claims.{k}", [config["claims"][k]]) for k in ("grokking_run", "comparison_run") if k in config["claims"]]
     for key, names in references:

@@ -11,3 +11,7 @@ class ConfigError(ValueError):
 
 class CorruptArtifactError(RuntimeError):
     """An artifact on disk does not match the checksum recorded when it was written."""
+
+
+class ArtifactError(RuntimeError):
+    """Sealing or restoring artifacts cannot go on; the message says why and what to do."""

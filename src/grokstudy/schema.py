@@ -6,6 +6,14 @@ SEED = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 NAME = {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"}
 NAME_LIST = {"type": "array", "items": NAME, "minItems": 1, "uniqueItems": True}
 
+# An accuracy-vs-step figure: which runs, and the step axis (the paper's Figure 1 uses log).
+CURVE_FIGURE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["runs"],
+    "properties": {"runs": NAME_LIST, "step_axis": {"enum": ["log", "linear"]}},
+}
+
 COMMON_DATASET = {
     "ood_fraction": FRACTION_OPEN,
     "test_id_fraction": FRACTION_OPEN,
@@ -76,6 +84,7 @@ RUN = {
         "warmup_steps": {"type": "integer", "minimum": 0},
         "grad_clip": {"type": "number", "minimum": 0},
         "eval_every": {"type": "integer", "minimum": 1},
+        "compile": {"type": "boolean"},
         "checkpoints": {
             "type": "object",
             "additionalProperties": False,
@@ -120,11 +129,11 @@ CONFIG = {
         "figures": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["accuracy_curves", "phi_sweep", "weight_decay", "logit_lens", "dpi"],
+            "required": ["accuracy_curves", "phi_sweep", "logit_lens", "dpi"],
             "properties": {
-                "accuracy_curves": {"type": "object", "required": ["runs"], "properties": {"runs": NAME_LIST}},
-                "phi_sweep": {"type": "object", "required": ["runs"], "properties": {"runs": NAME_LIST}},
-                "weight_decay": {"type": "object", "required": ["runs"], "properties": {"runs": NAME_LIST}},
+                "accuracy_curves": CURVE_FIGURE,
+                "phi_sweep": CURVE_FIGURE,
+                "weight_decay": CURVE_FIGURE,
                 "logit_lens": {"type": "object", "required": ["run"], "properties": {"run": NAME}},
                 "dpi": {"type": "integer", "minimum": 50, "maximum": 600},
             },

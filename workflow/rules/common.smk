@@ -41,6 +41,15 @@ def run_task(run):
     return STUDY["datasets"][STUDY["runs"][run]["dataset"]]["task"]
 
 
+def training_cost(run):
+    """Relative CPU cost of a run: steps x prompt length (comparison prompts are longer)."""
+    return STUDY["runs"][run]["steps"] * (5 if run_task(run) == "comparison" else 3)
+
+
+def dataset_cost(dataset):
+    return max((training_cost(r) for r, spec in STUDY["runs"].items() if spec["dataset"] == dataset), default=0)
+
+
 def dataset_dir(run):
     return f"{RESULTS}/data/{STUDY['runs'][run]['dataset']}"
 
@@ -76,8 +85,16 @@ def comparison_ood_split():
 
 
 LENS_FIGURES = [f"logit_lens_{run}" for run in STUDY["probes"]["runs"]]
-FIGURE_STEMS = ["accuracy_curves", "phi_sweep", "weight_decay", *LENS_FIGURES]
+# The weight-decay contrast is optional: it costs a run that the CPU preset cannot afford.
+CURVE_FIGURES = [c for c in ("accuracy_curves", "phi_sweep", "weight_decay") if c in STUDY["figures"]]
+FIGURE_STEMS = [*CURVE_FIGURES, *LENS_FIGURES]
 ALL_FIGURES = [f for stem in FIGURE_STEMS for f in figure_files(stem)]
+ALL_DATASETS = [f"{RESULTS}/data/{dataset}/manifest.json" for dataset in STUDY["datasets"]]
+ALL_PROBE_TABLES = [
+    f"{RESULTS}/probes/{run}/{table}.parquet"
+    for run in STUDY["probes"]["runs"]
+    for table in ("logit_lens", "checkpoint_accuracy", "null_logit_lens")
+]
 REPORT = f"{RESULTS}/report/index.html"
 CLAIMS = f"{RESULTS}/report/claims.csv"
 

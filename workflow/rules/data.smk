@@ -12,6 +12,8 @@ rule prepare_dataset:
     params:
         dataset=lambda w: as_json(STUDY["datasets"][w.dataset]),
         out_dir=lambda w, output: str(Path(output.manifest).parent),
+    # The dataset of the longest run first, so that run takes the first free lane.
+    priority: lambda w: dataset_cost(w.dataset)
     log:
         f"{LOGS}/prepare_dataset/{{dataset}}.log",
     conda:

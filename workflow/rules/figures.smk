@@ -2,7 +2,7 @@
 
 
 # Accuracy against step: per split (paper Fig. 1), across phi (Fig. 2a), across weight decay.
-for curve in ("accuracy_curves", "phi_sweep", "weight_decay"):
+for curve in CURVE_FIGURES:
 
     rule:
         name:
@@ -16,6 +16,7 @@ for curve in ("accuracy_curves", "phi_sweep", "weight_decay"):
             kind=curve,
             config=figure_config(STUDY["figures"][curve]["runs"]),
             dpi=STUDY["figures"]["dpi"],
+            step_axis=STUDY["figures"][curve].get("step_axis", "log"),
             prefix=figure_prefix,
         log:
             f"{LOGS}/figures/{curve}.log",
@@ -23,7 +24,7 @@ for curve in ("accuracy_curves", "phi_sweep", "weight_decay"):
             ENV
         shell:
             "grokstudy figure {params.kind} --inputs {input.metrics} --config {params.config:q}"
-            " --dpi {params.dpi} --out-prefix {params.prefix} > {log} 2>&1"
+            " --dpi {params.dpi} --step-axis {params.step_axis} --out-prefix {params.prefix} > {log} 2>&1"
 
 
 # Logit lens, layer x step, next to its nulls: one figure per probed run.

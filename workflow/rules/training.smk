@@ -19,7 +19,7 @@ rule train:
         device=STUDY["device"],
     threads: STUDY["threads_per_job"]
     # Longest runs first (cost ~ steps x prompt length), so the parallel lanes finish together.
-    priority: lambda w: STUDY["runs"][w.run]["steps"] * (5 if run_task(w.run) == "comparison" else 3)
+    priority: lambda w: training_cost(w.run)
     resources:
         gpu=1 if STUDY["device"] == "cuda" else 0,
     log:
