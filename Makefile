@@ -10,5 +10,13 @@ $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 study: $(VENV)/.installed
 	snakemake $(SNAKEMAKE_ARGS)
 
-test: $(VENV)/.installed
+# The S3 story test talks to a moto server from its own environment: resolving moto
+# together with dvc-s3 backtracks for minutes.
+MOTO_VENV := .venv-moto
+$(MOTO_VENV)/.installed:
+	python3 -m venv $(MOTO_VENV)
+	$(MOTO_VENV)/bin/python -m pip install -q "moto[server]>=5,<6"
+	touch $@
+
+test: $(VENV)/.installed $(MOTO_VENV)/.installed
 	python -m pytest $(PYTEST_ARGS)

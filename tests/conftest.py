@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from grokstudy.data import store
+from study_repo import SMOKE, clone, grokstudy, make_origin, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,3 +47,19 @@ def trained_run(composition_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run")
     train_run(TINY_RUN, TINY_MODEL, composition_dir, out, device="cpu", progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def study_origin(tmp_path_factory) -> Path:
+    """The working tree as a git repository that tests clone."""
+    return make_origin(tmp_path_factory.mktemp("origin") / "study")
+
+
+@pytest.fixture(scope="session")
+def smoke_author(study_origin, tmp_path_factory) -> dict:
+    """A fresh clone whose remote is unreachable: restore fails, then Snakemake computes the smoke
+    preset from scratch, offline (user story 5). Later tests seal its results."""
+    author = clone(study_origin, tmp_path_factory.mktemp("author") / "study", remote_url="/nonexistent/dvc-remote")
+    failed_restore = grokstudy(author, "restore", "--configfile", SMOKE, check=False)
+    snakemake(author, "--configfile", SMOKE, "--cores", "2")
+    return {"repo": author, "failed_restore": failed_restore}

@@ -1,42 +1,18 @@
 """The smoke preset end to end through Snakemake, in a fresh copy of the repository."""
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+from study_repo import REPO, copy_tree, snakemake
+
 pytestmark = pytest.mark.workflow
 
 
-def _copy_repo(dest: Path) -> Path:
-    ignore = shutil.ignore_patterns(".git", ".venv", "results", ".snakemake", "__pycache__", "*.egg-info", ".pytest_cache")
-    shutil.copytree(REPO, dest, ignore=ignore)
-    return dest
-
-
-def _env() -> dict:
-    """Rules call the `grokstudy` command: put this interpreter's scripts first on PATH."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-
-def _snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=900, env=_env())
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
-
-
 @pytest.fixture(scope="module")
-def smoke_repo(tmp_path_factory) -> Path:
-    repo = _copy_repo(tmp_path_factory.mktemp("smoke") / "repo")
-    _snakemake(repo, "--configfile", "config/smoke.yaml", "--cores", "2")
-    return repo
+def smoke_repo(smoke_author) -> Path:
+    return smoke_author["repo"]
 
 
 def test_smoke_preset_produces_every_figure_and_the_report(smoke_repo):
@@ -58,27 +34,35 @@ def test_smoke_preset_produces_every_figure_and_the_report(smoke_repo):
 
 
 def test_finished_workflow_plans_nothing(smoke_repo):
-    result = _snakemake(smoke_repo, "--configfile", "config/smoke.yaml", "-n")
+    result = snakemake(smoke_repo, "--configfile", "config/smoke.yaml", "-n")
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
 def test_figures_are_byte_identical_when_regenerated(smoke_repo):
     figure = smoke_repo / "results" / "smoke" / "figures" / "phi_sweep"
     before = {ext: Path(f"{figure}.{ext}").read_bytes() for ext in ("png", "pdf", "csv")}
-    _snakemake(smoke_repo, "--configfile", "config/smoke.yaml", "--cores", "1", "--forcerun", "figure_phi_sweep")
+    snakemake(smoke_repo, "--configfile", "config/smoke.yaml", "--cores", "1", "--forcerun", "figure_phi_sweep")
     assert {ext: Path(f"{figure}.{ext}").read_bytes() for ext in ("png", "pdf", "csv")} == before
 
 
 def test_lint_passes():
-    result = subprocess.run([*SNAKEMAKE, "--lint", "--cores", "1"], cwd=REPO, capture_output=True, text=True, timeout=300, env=_env())
+    result = snakemake(REPO, "--lint", "--cores", "1", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_offline_clone_computes_everything_from_scratch(smoke_author):
+    """Story 5: no remote reachable; restore says so, and Snakemake alone produced every figure."""
+    failed = smoke_author["failed_restore"]
+    assert failed.returncode == 2
+    assert "no sealed artifacts at this commit" in failed.stderr
+    assert (smoke_author["repo"] / "results" / "smoke" / "report" / "index.html").exists()
+
+
 def test_bad_config_is_rejected_before_any_job_runs(tmp_path):
-    repo = _copy_repo(tmp_path / "repo")
+    repo = copy_tree(tmp_path / "repo")
     bad = (repo / "config" / "smoke.yaml").read_text().replace("phi: 3.6", "phi: 40.0")
     (repo / "config" / "bad.yaml").write_text(bad)
-    result = _snakemake(repo, "--configfile", "config/bad.yaml", "--cores", "1", check=False)
+    result = snakemake(repo, "--configfile", "config/bad.yaml", "--cores", "1", check=False)
     assert result.returncode != 0
     assert "datasets.composition_phi3.6.phi" in result.stdout + result.stderr
     assert not (repo / "results").exists()

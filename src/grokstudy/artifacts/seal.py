@@ -1,0 +1,50 @@
+"""`grokstudy seal`: record an up-to-date preset's artifacts in DVC and push them (the author's step)."""
+
+from pathlib import Path
+
+import yaml
+
+from grokstudy.artifacts import classes, dvc_repo, git_tree, workflow_state
+from grokstudy.errors import ArtifactError
+
+
+def class_sizes(results: Path, names) -> list[dict]:
+    """Size and file count of each class, read from its committed pointers."""
+    rows = []
+    for name in names:
+        size = files = 0
+        for directory in classes.directories(results, [name]):
+            out = yaml.safe_load(classes.pointer(directory).read_text())["outs"][0]
+            size, files = size + out.get("size", 0), files + out.get("nfiles", 1)
+        rows.append({"class": name, "files": files, "bytes": size})
+    return rows
+
+
+def seal(root: Path, configfile: str, results: Path, log=print) -> list[dict]:
+    git_tree.require_repo(root)
+    dvc_repo.require_repo(root)
+    pending = workflow_state.pending_jobs(root, configfile)
+    if pending:
+        plan = ", ".join(f"{rule} x{n}" for rule, n in pending.items())
+        raise ArtifactError(f"the workflow for {configfile} is not up to date ({sum(pending.values())} jobs pending:"
+                            f" {plan}); run `snakemake --configfile {configfile}` first. Nothing was sealed.")
+    names = list(classes.ARTIFACT_CLASSES)
+    directories = classes.directories(results, names)
+    missing = [str(d.relative_to(root)) for d in directories if not d.is_dir()]
+    if missing:
+        raise ArtifactError(f"artifact directories missing: {', '.join(missing)}; nothing was sealed")
+    remote, url = dvc_repo.default_remote(root)
+    log(f"seal: recording {len(directories)} directories of {results.relative_to(root)} in DVC")
+    dvc_repo.run(root, "add", "--quiet", *[str(d.relative_to(root)) for d in directories])
+    pointers = [classes.pointer(d) for d in directories]
+    log(f"seal: pushing to remote '{remote}' ({url})")
+    pushed = dvc_repo.run(root, "push", *[str(p.relative_to(root)) for p in pointers], check=False)
+    if pushed.returncode != 0:
+        raise ArtifactError(f"could not push to remote '{remote}' ({url}):\n{dvc_repo.tail(pushed)}\n"
+                            "The pointers are recorded locally; run seal again once the remote is reachable.")
+    git_tree.stage(root, pointers)
+    sizes = class_sizes(results, names)
+    for row in sizes:
+        log(f"  {row['class']:<12} {row['files']:>6} files {row['bytes'] / 1e6:>10.2f} MB")
+    log("seal: pointers staged; commit them (git commit) so the commit pins these artifacts")
+    return sizes

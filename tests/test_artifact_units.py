@@ -1,0 +1,69 @@
+"""Artifact classes, Snakemake plan parsing and cache integrity checks, without DVC or Snakemake runs."""
+
+import hashlib
+import json
+
+import yaml
+
+from grokstudy.artifacts import classes, integrity
+from grokstudy.artifacts.workflow_state import parse_job_stats
+
+DRY_RUN = """Building DAG of jobs...
+Job stats:
+job                 count
+----------------  -------
+figure_phi_sweep        1
+report                  1
+all                     1
+total                   3
+
+[Mon Nov 23 09:00:00 2026]
+"""
+
+
+def test_a_partial_choice_pulls_what_the_workflow_needs_but_never_checkpoints():
+    assert classes.closure(["figures"]) == ["data", "metrics", "probes", "figures"]
+    assert classes.closure(["checkpoints"]) == ["checkpoints"]
+    assert classes.snakemake_target(classes.closure(["probes"])) == "probe_tables"
+    assert classes.snakemake_target(["checkpoints", "logs"]) is None
+    assert classes.unknown(["figures", "weights"]) == ["weights"]
+
+
+def test_job_stats_are_read_from_a_dry_run():
+    assert parse_job_stats(DRY_RUN) == {"figure_phi_sweep": 1, "report": 1, "all": 1}
+    assert parse_job_stats("Nothing to be done (all requested files are present and up to date).") == {}
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def test_corrupt_cache_objects_and_damaged_files_are_named(tmp_path):
+    cache = tmp_path / "cache"
+    files = {"a.png": b"figure a", "sub/b.csv": b"1,2,3"}
+    listing = json.dumps([{"relpath": k, "md5": _md5(v)} for k, v in files.items()]).encode()
+    for data in [*files.values(), listing]:
+        md5 = _md5(data)
+        obj = cache / "files" / "md5" / md5[:2] / md5[2:]
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        obj.write_bytes(data)
+    dir_md5 = _md5(listing)
+    (cache / "files" / "md5" / dir_md5[:2] / dir_md5[2:]).rename(cache / "files" / "md5" / dir_md5[:2] / (dir_md5[2:] + ".dir"))
+    pointer = tmp_path / "figures.dvc"
+    pointer.write_text(yaml.safe_dump({"outs": [{"md5": dir_md5 + ".dir", "path": "figures"}]}))
+    for rel, data in files.items():
+        (tmp_path / "figures" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "figures" / rel).write_bytes(data)
+
+    assert integrity.corrupt_cache_objects([pointer], cache) == []
+    assert integrity.workspace_mismatches([pointer], cache) == []
+
+    bad = cache / "files" / "md5" / _md5(b"figure a")[:2] / _md5(b"figure a")[2:]
+    bad.write_bytes(b"garbage")
+    (tmp_path / "figures" / "sub" / "b.csv").write_bytes(b"edited")
+    assert integrity.corrupt_cache_objects([pointer], cache) == [(tmp_path / "figures" / "a.png", bad)]
+    assert integrity.workspace_mismatches([pointer], cache) == [tmp_path / "figures" / "sub" / "b.csv"]
+
+    integrity.discard(bad)
+    assert not bad.exists()
+    assert integrity.corrupt_cache_objects([pointer], cache) == []
