@@ -67,3 +67,8 @@ def test_corrupt_cache_objects_and_damaged_files_are_named(tmp_path):
     integrity.discard(bad)
     assert not bad.exists()
     assert integrity.corrupt_cache_objects([pointer], cache) == []
+    assert integrity.missing_cache_objects([pointer], cache) == [tmp_path / "figures" / "a.png"]
+
+    unfetched = tmp_path / "probes.dvc"
+    unfetched.write_text(yaml.safe_dump({"outs": [{"md5": "0" * 32 + ".dir", "path": "probes"}]}))
+    assert integrity.missing_cache_objects([unfetched], cache) == [tmp_path / "probes"]

@@ -51,3 +51,15 @@ def discard(obj: Path) -> None:
     """Remove a cache object (DVC stores them read-only)."""
     obj.chmod(0o644)
     obj.unlink()
+
+
+def missing_cache_objects(pointers, cache: Path) -> list[Path]:
+    """Tracked paths whose content is not in the cache (a whole directory when its listing is missing)."""
+    missing = []
+    for pointer in pointers:
+        out = yaml.safe_load(pointer.read_text())["outs"][0]
+        if not _object(cache, out["md5"]).exists():
+            missing.append(pointer.with_name(out["path"]))
+            continue
+        missing += [path for path, obj, _ in tracked_files(pointer, cache) if not obj.exists()]
+    return missing

@@ -38,21 +38,33 @@ def restore(root: Path, configfile: str, results: Path, chosen=None, log=print) 
     log(f"restore: pulling {', '.join(names)} from remote '{remote}' ({url})")
     targets = [str(p.relative_to(root)) for p in pointers]
     cache = dvc_repo.cache_dir(root)
-    # Checked before the pull: DVC drops a corrupt object it meets, after which it cannot be named.
+    # Checked before fetching: DVC drops a corrupt object it meets, after which it cannot be named.
     corrupt = integrity.corrupt_cache_objects(pointers, cache)
     for path, obj in corrupt:
         log(f"restore: corrupt DVC cache object {obj} (for {path.relative_to(root)}); fetching a fresh copy")
         integrity.discard(obj)
-    pulled = dvc_repo.run(root, "pull", *targets, check=False)
-    if pulled.returncode != 0:
+    # Fetch into the cache first, check out only once everything arrived: a failed transfer
+    # leaves the working tree exactly as it was (a failed `dvc pull` can remove a whole directory).
+    # `dvc fetch` can exit 0 with objects missing (a remote path that does not exist), so the
+    # cache itself is checked.
+    fetched = dvc_repo.run(root, "fetch", *targets, check=False)
+    missing = integrity.missing_cache_objects(pointers, cache)
+    if fetched.returncode != 0 or missing:
         if corrupt:
             listed = "\n".join(f"    {path.relative_to(root)}  (cache object {obj})" for path, obj in corrupt)
             raise ArtifactError(f"corrupt files in the DVC cache, and remote '{remote}' ({url}) could not replace"
                                 f" them:\n{listed}\nThe corrupt objects were removed; run restore again with the"
                                 " remote reachable. Snakemake's records were not changed.")
-        raise ArtifactError(f"could not pull from remote '{remote}' ({url}):\n{dvc_repo.tail(pulled)}\n"
+        listed = "\n".join(f"    {path.relative_to(root)}" for path in missing[:10])
+        listed += "\n    ..." if len(missing) > 10 else ""
+        raise ArtifactError(f"could not pull from remote '{remote}' ({url}); missing from the cache:\n{listed}\n"
+                            f"dvc said:\n{dvc_repo.tail(fetched)}\n"
                             "Snakemake's records were not changed; check the remote (README, 'Reproduce without"
                             " retraining') or compute everything with `snakemake`.")
+    checked_out = dvc_repo.run(root, "checkout", "--force", *targets, check=False)
+    if checked_out.returncode != 0:
+        raise ArtifactError(f"dvc checkout failed after a complete fetch:\n{dvc_repo.tail(checked_out)}\n"
+                            "Snakemake's records were not changed.")
     damaged = integrity.workspace_mismatches(pointers, cache)
     if damaged:
         listed = "\n".join(f"    {path.relative_to(root)}" for path in damaged)
