@@ -131,7 +131,8 @@ def cmd_restore(args) -> None:
 def cmd_bench(args) -> None:
     from grokstudy.benchmark.measure import append_rows, benchmark
 
-    rows = benchmark(args.configfile, args.run, args.loops, args.steps, args.warmup, args.processes, args.device)
+    rows = benchmark(args.configfile, args.run, args.loops, args.steps, args.warmup, args.processes, args.device,
+                     compile=args.compile)
     append_rows(args.out, rows)
     print(f"appended {len(rows)} rows to {args.out}")
 
@@ -226,6 +227,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--warmup", type=int, default=5)
     s.add_argument("--processes", type=int, default=2, help="processes for fast-concurrent")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--compile", action="store_true", help="capture the fast step with torch.compile (the preset's setting otherwise)")
     s.add_argument("--out", type=Path, default=Path("benchmarks/results.csv"))
     s.set_defaults(func=cmd_bench)
     return p

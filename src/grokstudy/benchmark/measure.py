@@ -125,9 +125,10 @@ def _run_processes(count: int, *args) -> list[dict]:
 
 
 def benchmark(configfile: Path, run: str, loops=LOOPS, steps: int = 30, warmup: int = 5, processes: int = 2,
-              device: str = "auto", log=print) -> list[dict]:
+              device: str = "auto", compile: bool = False, log=print) -> list[dict]:
     preset = study_config.load(configfile)
-    run_params = preset["runs"][run]
+    run_params = dict(preset["runs"][run])
+    run_params["compile"] = run_params.get("compile", False) or compile
     model_params = preset["models"][run_params["model"]]
     dataset = preset["datasets"][run_params["dataset"]]
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
