@@ -18,3 +18,13 @@ def bootstrap_mean_ci(values: np.ndarray, resamples: int, confidence: float, see
 def chance_mrr(n_candidates: int) -> float:
     """Expected 1/(1+rank) when the target's rank is uniform over n candidates: H_n / n."""
     return float(np.sum(1.0 / np.arange(1, n_candidates + 1)) / n_candidates)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (a closed formula; no need for scipy)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
