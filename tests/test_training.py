@@ -1,4 +1,5 @@
 import json
+import threading
 
 import pandas as pd
 import pytest
@@ -118,3 +119,51 @@ def test_corrupt_checkpoint_is_detected_and_named(trained_run, tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(CorruptArtifactError, match="model.safetensors"):
         verify(copy)
+
+
+def test_background_checkpoint_holds_the_state_at_submission(composition_dir, tmp_path):
+    """Training goes on while a checkpoint is written: later updates must not leak into it."""
+    from grokstudy.model import build_model
+    from grokstudy.training.checkpoint_writer import BackgroundCheckpointWriter
+    from grokstudy.training.checkpoints import OPTIMIZER_STATE
+
+    tokenizer = AutoTokenizer.from_pretrained(composition_dir / store.TOKENIZER_DIR)
+    model = build_model(TINY_MODEL, tokenizer, seed=0)
+    submitted = {k: v.clone() for k, v in model.state_dict().items()}
+    moment = {"w::exp_avg": torch.ones(3)}
+    updated = threading.Event()
+
+    class WritesAfterTheUpdate(CheckpointStore):
+        def save(self, *args):
+            assert updated.wait(timeout=60)
+            return super().save(*args)
+
+    checkpoints = WritesAfterTheUpdate(tmp_path / "checkpoints")
+    writer = BackgroundCheckpointWriter(checkpoints)
+    writer.submit(7, model, tokenizer, moment, {"step": 7})
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(1.0)
+    moment["w::exp_avg"].add_(1.0)
+    updated.set()
+    writer.close()
+
+    assert checkpoints.complete_steps() == [7]
+    verify(checkpoints.path(7))
+    reloaded = AutoModelForCausalLM.from_pretrained(checkpoints.path(7)).state_dict()
+    for name, value in submitted.items():
+        assert torch.equal(reloaded[name], value), name
+    assert torch.equal(load_file(checkpoints.path(7) / OPTIMIZER_STATE)["w::exp_avg"], torch.ones(3))
+
+
+def test_a_failed_background_write_is_raised(composition_dir, tmp_path):
+    from grokstudy.model import build_model
+    from grokstudy.training.checkpoint_writer import BackgroundCheckpointWriter
+
+    tokenizer = AutoTokenizer.from_pretrained(composition_dir / store.TOKENIZER_DIR)
+    blocker = tmp_path / "not_a_directory"
+    blocker.write_text("")
+    writer = BackgroundCheckpointWriter(CheckpointStore(blocker))
+    writer.submit(1, build_model(TINY_MODEL, tokenizer, seed=0), tokenizer, {}, {"step": 1})
+    with pytest.raises(OSError):
+        writer.close()

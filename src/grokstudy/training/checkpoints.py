@@ -45,12 +45,13 @@ def verify(directory: Path) -> None:
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer, names: dict[int, str]) -> dict[str, torch.Tensor]:
-    """Flatten AdamW state to named tensors, so it can live in safetensors instead of a pickle."""
+    """Flatten AdamW state to named tensors (still on their device), so it can live in safetensors
+    instead of a pickle."""
     flat = {}
     for group in optimizer.param_groups:
         for param in group["params"]:
             for key, value in optimizer.state.get(param, {}).items():
-                flat[f"{names[id(param)]}::{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+                flat[f"{names[id(param)]}::{key}"] = torch.as_tensor(value).detach()
     return flat
 
 
@@ -105,7 +106,7 @@ class CheckpointStore:
             shutil.rmtree(tmp)
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        save_file(optimizer_state, tmp / OPTIMIZER_STATE)
+        save_file({k: v.cpu().contiguous() for k, v in optimizer_state.items()}, tmp / OPTIMIZER_STATE)
         provenance.write_json(tmp / TRAINER_STATE, trainer_state)
         _write_checksums(tmp)
         final = self.path(step)

@@ -14,6 +14,7 @@ from grokstudy.data import store
 from grokstudy.evaluation import evaluate_split
 from grokstudy.model import build_model
 from grokstudy.training import schedule
+from grokstudy.training.checkpoint_writer import BackgroundCheckpointWriter
 from grokstudy.training.checkpoints import CheckpointStore, load_optimizer_tensors, optimizer_tensors
 from grokstudy.training.device import resolve_device, seed_step
 from grokstudy.training.metrics_log import MetricsLog
@@ -101,31 +102,36 @@ def train_run(
         log.append(rows)
         bar.set_postfix({r["split"][:12]: round(r["accuracy"], 3) for r in rows if r["split"] != TRAIN_BATCHES})
 
+    writer = BackgroundCheckpointWriter(checkpoints)
+
     def save(step: int) -> None:
-        checkpoints.save(
+        writer.submit(
             step, model, tokenizer, optimizer_tensors(optimizer, names),
             {"step": step, "fingerprint": fingerprint, "seed": run_params["seed"], "versions": provenance.versions()},
         )
 
-    if resumed_from is None:
-        record(0)
-        save(0)
-    for step in range(start, total):
-        seed_step(run_params["seed"], step)
-        batch = train_data.select(sampler.indices(step))
-        loss_sum, correct = train_step(batch, schedule.learning_rate(step, run_params["lr"], run_params["warmup_steps"]))
-        batch_loss += loss_sum
-        batch_correct += correct
-        batch_seen += len(batch)
-        bar.update(1)
-        done = step + 1
-        if done in eval_steps:
-            record(done)
-        if done in checkpoint_steps:
-            save(done)
-            if stop_after_step is not None and done >= stop_after_step and done < total:
-                bar.close()
-                return {"interrupted_at": done}
+    try:
+        if resumed_from is None:
+            record(0)
+            save(0)
+        for step in range(start, total):
+            seed_step(run_params["seed"], step)
+            batch = train_data.select(sampler.indices(step))
+            loss_sum, correct = train_step(batch, schedule.learning_rate(step, run_params["lr"], run_params["warmup_steps"]))
+            batch_loss += loss_sum
+            batch_correct += correct
+            batch_seen += len(batch)
+            bar.update(1)
+            done = step + 1
+            if done in eval_steps:
+                record(done)
+            if done in checkpoint_steps:
+                save(done)
+                if stop_after_step is not None and done >= stop_after_step and done < total:
+                    bar.close()
+                    return {"interrupted_at": done}
+    finally:
+        writer.close()  # an interruption or error still completes the checkpoint in flight
     bar.close()
     elapsed = time.perf_counter() - started
     metrics = log.frame()
