@@ -6,7 +6,8 @@ import yaml
 from grokstudy import config
 from grokstudy.errors import ConfigError
 
-PRESETS = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.yaml"))
+# Presets and the recorded exploration configs: all must stay runnable.
+PRESETS = sorted((Path(__file__).resolve().parents[1] / "config").rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
