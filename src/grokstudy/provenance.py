@@ -44,12 +44,17 @@ def source_digest(*relative_paths: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_hash(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in blocks (checkpoints are too large to read at once)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    return file_hash(path, "sha256")
 
 
 def write_json(path: Path, payload: dict) -> None:

@@ -1,18 +1,15 @@
 """Check restored files and DVC cache objects against the hashes the committed pointers record."""
 
-import hashlib
 import json
 from pathlib import Path
 
 import yaml
 
+from grokstudy import provenance
+
 
 def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return provenance.file_hash(path, "md5")  # DVC addresses its cache by md5
 
 
 def _object(cache: Path, md5: str) -> Path:
