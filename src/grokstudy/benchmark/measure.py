@@ -19,6 +19,7 @@ import torch
 from grokstudy import config as study_config
 from grokstudy import provenance
 from grokstudy.data import store
+from grokstudy.training.device import resolve_device
 
 LOOPS = ("reference", "fast", "fast-concurrent")
 COLUMNS = ["date", "device", "preset", "run", "loop", "processes", "steps", "steps_per_s", "tokens_per_s",
@@ -45,12 +46,19 @@ def peak_flops(device: torch.device) -> tuple[float | None, str]:
             if key in name:
                 return value, f"{key} dense bf16 vendor peak"
         return None, f"unknown GPU {name}"
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    a @ b
-    start, repeats = time.perf_counter(), 20
-    for _ in range(repeats):
+    # Measured with the one thread each training process gets, not the parent's default count.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
         a @ b
-    return 2 * 1024**3 * repeats / (time.perf_counter() - start), "measured fp32 1024x1024 matmul, one thread"
+        start, repeats = time.perf_counter(), 20
+        for _ in range(repeats):
+            a @ b
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    return 2 * 1024**3 * repeats / seconds, "measured fp32 1024x1024 matmul, one thread"
 
 
 def model_flops_per_step(model_params: dict, vocab_rows: int, batch: int, prompt_tokens: float) -> float:
@@ -131,7 +139,7 @@ def benchmark(configfile: Path, run: str, loops=LOOPS, steps: int = 30, warmup: 
     run_params["compile"] = run_params.get("compile", False) or compile
     model_params = preset["models"][run_params["model"]]
     dataset = preset["datasets"][run_params["dataset"]]
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    dev = resolve_device(device)
     peak, peak_source = peak_flops(dev)
     versions = {k: v for k, v in provenance.versions().items() if k in ("python", "torch", "transformers")}
     rows = []
