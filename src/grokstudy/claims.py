@@ -7,34 +7,42 @@ from grokstudy.stats import wilson_interval
 PASS, FAIL, NOT_TESTED = "pass", "fail", "not tested"
 
 
+def _split(metrics: pd.DataFrame, run: str, split: str) -> pd.DataFrame:
+    return metrics[(metrics["run"] == run) & (metrics["split"] == split)]
+
+
 def _first_step(metrics: pd.DataFrame, run: str, split: str, threshold: float) -> int | None:
-    rows = metrics[(metrics["run"] == run) & (metrics["split"] == split) & (metrics["accuracy"] >= threshold)]
+    rows = _split(metrics, run, split)
+    rows = rows[rows["accuracy"] >= threshold]
     return None if rows.empty else int(rows["step"].min())
 
 
+def _evaluation_at(metrics: pd.DataFrame, run: str, split: str, step: float = float("inf")) -> pd.Series:
+    """The last evaluation of a split at or before `step` (default: the final one)."""
+    rows = _split(metrics, run, split)
+    return rows[rows["step"] <= step].sort_values("step").iloc[-1]
+
+
 def _accuracy_at(metrics: pd.DataFrame, run: str, split: str, step: int) -> float:
-    rows = metrics[(metrics["run"] == run) & (metrics["split"] == split) & (metrics["step"] <= step)]
-    return float(rows.sort_values("step")["accuracy"].iloc[-1])
+    return float(_evaluation_at(metrics, run, split, step)["accuracy"])
 
 
 def _count_at(metrics: pd.DataFrame, run: str, split: str, step: int) -> tuple[int, int]:
     """(correct, n) of the evaluation at or before `step`."""
-    rows = metrics[(metrics["run"] == run) & (metrics["split"] == split) & (metrics["step"] <= step)]
-    last = rows.sort_values("step").iloc[-1]
+    last = _evaluation_at(metrics, run, split, step)
     return int(round(last["accuracy"] * last["n"])), int(last["n"])
 
 
 def _reached(metrics: pd.DataFrame, run: str, label: str, split: str, threshold: float, step: int | None) -> str:
     if step is not None:
         return f"{label} >= {threshold} at step {step}"
-    rows = metrics[(metrics["run"] == run) & (metrics["split"] == split)]
+    rows = _split(metrics, run, split)
     best = rows.loc[rows["accuracy"].idxmax()]
     return f"{label} never reached {threshold} (best {best['accuracy']:.3f} at step {int(best['step'])})"
 
 
 def _final(metrics: pd.DataFrame, run: str, split: str) -> float:
-    rows = metrics[(metrics["run"] == run) & (metrics["split"] == split)]
-    return float(rows.sort_values("step")["accuracy"].iloc[-1])
+    return float(_evaluation_at(metrics, run, split)["accuracy"])
 
 
 def _row(claim, statement, paper, measured, criterion, status):
