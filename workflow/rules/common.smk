@@ -5,6 +5,7 @@ from glob import glob
 import yaml
 
 from grokstudy import config as study_config
+from grokstudy import sources as code
 from grokstudy.errors import ConfigError
 
 DEFAULT_CONFIGFILE = "config/config.yaml"
@@ -30,11 +31,11 @@ def sources(*patterns):
     return sorted({path for pattern in patterns for path in glob(f"src/grokstudy/{pattern}")})
 
 
-DATA_SOURCES = sources("data/*.py", "tokenizer.py", "provenance.py")
-TRAIN_SOURCES = DATA_SOURCES + sources("training/*.py", "model.py", "batching.py", "evaluation.py")
-PROBE_SOURCES = sources("probes/*.py", "stats.py", "evaluation.py", "batching.py", "model.py")
-FIGURE_SOURCES = sources("figures/*.py")
-REPORT_SOURCES = sources("claims.py", "report.py")
+DATA_SOURCES = sources(*code.DATA_CODE)
+TRAIN_SOURCES = DATA_SOURCES + sources(*code.TRAINING_CODE)
+PROBE_SOURCES = sources(*code.PROBE_CODE)
+FIGURE_SOURCES = sources(*code.FIGURE_CODE)
+REPORT_SOURCES = sources(*code.REPORT_CODE)
 
 
 def run_task(run):

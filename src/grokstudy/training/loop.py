@@ -8,7 +8,7 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from grokstudy import provenance
+from grokstudy import provenance, sources
 from grokstudy.batching import encode
 from grokstudy.data import store
 from grokstudy.evaluation import evaluate_split
@@ -25,12 +25,9 @@ from grokstudy.training.step import TrainStep
 TRAIN_BATCHES = "train_batches"
 
 
-# The code that decides what a checkpoint contains: an edit to it must not resume old checkpoints.
-TRAINING_CODE = ("training/*.py", "model.py", "batching.py", "evaluation.py")
-
-
 def run_fingerprint(run_params: dict, model_params: dict, data_manifest: dict) -> str:
-    code = provenance.source_digest(*TRAINING_CODE)
+    # An edit to the training code must not resume old checkpoints.
+    code = provenance.source_digest(*sources.TRAINING_CODE)
     return provenance.fingerprint(run_params, model_params, data_manifest["files"], code)
 
 
@@ -103,11 +100,12 @@ def train_run(
         bar.set_postfix({r["split"][:12]: round(r["accuracy"], 3) for r in rows if r["split"] != TRAIN_BATCHES})
 
     writer = BackgroundCheckpointWriter(checkpoints)
+    versions = provenance.versions()  # read once: package metadata lookups do not belong in the step loop
 
     def save(step: int) -> None:
         writer.submit(
             step, model, tokenizer, optimizer_tensors(optimizer, names),
-            {"step": step, "fingerprint": fingerprint, "seed": run_params["seed"], "versions": provenance.versions()},
+            {"step": step, "fingerprint": fingerprint, "seed": run_params["seed"], "versions": versions},
         )
 
     try:
@@ -149,7 +147,7 @@ def train_run(
         "seconds_this_invocation": round(elapsed, 2),
         "checkpoint_steps": checkpoint_steps,
         "final": _final_metrics(metrics),
-        "versions": provenance.versions(),
+        "versions": versions,
         "git_revision": provenance.git_revision(),
     }
     provenance.write_json(out_dir / "run.json", summary)
