@@ -2,8 +2,8 @@
 #
 #   1. data      synthetic knowledge graphs (composition, comparison)     workflow/rules/data.smk
 #   2. training  GPT-2 from scratch, resumable checkpoints                 workflow/rules/training.smk
-#   3. probes    per-checkpoint accuracy, logit lens, null networks        workflow/rules/probes.smk
-#   4. figures   accuracy curves, phi sweep, weight decay, logit lens      workflow/rules/figures.smk
+#   3. probes    checkpoint accuracy, logit lens, causal tracing, nulls   workflow/rules/probes.smk
+#   4. figures   accuracy curves, phi sweep, weight decay, lens, tracing  workflow/rules/figures.smk
 #   5. report    the paper's claims checked, every figure captioned        workflow/rules/report.smk
 #
 # Preset: config/config.yaml unless --configfile names another (config/smoke.yaml, config/paper.yaml).

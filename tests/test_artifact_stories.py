@@ -17,7 +17,8 @@ from study_repo import REPO, SMOKE, SMOKE_RESULTS, clone, dvc, grokstudy, planne
 
 pytestmark = pytest.mark.workflow
 
-FIGURE_RULES = ["figure_accuracy_curves", "figure_phi_sweep", "figure_weight_decay", "figure_logit_lens"]
+FIGURE_RULES = ["figure_accuracy_curves", "figure_phi_sweep", "figure_weight_decay", "figure_logit_lens",
+                "figure_causal_tracing"]
 MOTO_SERVER = REPO / ".venv-moto" / "bin" / "moto_server"
 
 
@@ -82,7 +83,7 @@ def test_story2_a_change_reruns_only_what_depends_on_it(sealed, tmp_path):
 
     edit_config(repo, "max_queries: 100", "max_queries: 120")
     assert planned_jobs(repo) == {"probe_checkpoints": 2, "probe_null_networks": 2, "figure_logit_lens": 2,
-                                  "claims": 1, "report": 1}
+                                  "trace_causal_effects": 1, "figure_causal_tracing": 1, "claims": 1, "report": 1}
     (repo / SMOKE).write_text(config)
     assert planned_jobs(repo) == {}
 

@@ -74,3 +74,69 @@ def test_probe_tables_against_nulls(composition_dir, trained_run):
 def test_comparison_probe_sites(comparison_dir):
     nulls = probe_nulls("cmp", "comparison", {"d_model": 32, "layers": 2, "heads": 2, "dropout": 0.1}, comparison_dir, PROBES)
     assert set(nulls["position"]) == {"e1", "e2"} and set(nulls["target"]) == {"value1", "value2"}
+
+
+def _traced(trained_run, n=40):
+    from grokstudy.probes.causal_tracing import trace, tracing_queries
+
+    store_ = CheckpointStore(trained_run / "checkpoints")
+    path = store_.path(store_.complete_steps()[-1])
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    vocab = tokenizer.get_vocab()
+    entities = candidate_tokens(list(vocab), "composition")
+    frame = pd.DataFrame({"prompt": [f"<e_{i}> <r_{i % 7}> <r_{(3 * i) % 11}>" for i in range(n)],
+                          "answer": [f"<e_{(5 * i) % 50}>" for i in range(n)]})
+    queries = tracing_queries(frame, entities, limit=n, seed=3)
+
+    def ids(prompts):
+        return torch.tensor([[vocab[t] for t in p.split(" ")] for p in prompts])
+
+    return model, queries, trace(model, ids(queries["prompt"]), ids(queries["corrupted"]),
+                                 torch.tensor([vocab[a] for a in queries["answer"]]))
+
+
+def test_causal_tracing_on_states_whose_effect_is_known(trained_run):
+    model, queries, traced = _traced(trained_run)
+    layers = model.config.n_layer
+    noised = traced["noised"]
+    assert noised.shape == (layers + 1, 3, len(queries))
+    # Only the head differs: its embedding carries the whole corruption, and so does the last state at r2.
+    np.testing.assert_allclose(noised[0, 0], traced["corrupt"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(noised[layers, 2], traced["corrupt"], rtol=1e-5, atol=1e-7)
+    # The relation tokens' embeddings are the same in both runs: noising them changes nothing.
+    np.testing.assert_allclose(noised[0, 1], traced["clean"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(noised[0, 2], traced["clean"], rtol=1e-5, atol=1e-7)
+    # The last layer's r1 state is read by nothing after it (causal attention reads the layer below).
+    np.testing.assert_allclose(noised[layers, 1], traced["clean"], rtol=1e-5, atol=1e-7)
+    # An intermediate state is a genuine intervention: between the clean and corrupted runs, not equal to either.
+    assert not np.allclose(noised[1, 1], traced["clean"]) and not np.allclose(noised[1, 1], traced["corrupt"])
+
+
+def test_corrupted_heads_differ_and_are_deterministic():
+    from grokstudy.probes.causal_tracing import corrupted_heads
+
+    entities = [f"<e_{i}>" for i in range(5)]
+    heads = entities * 40
+    first = corrupted_heads(heads, entities, seed=1)
+    assert first == corrupted_heads(heads, entities, seed=1)
+    assert all(a != b for a, b in zip(heads, first))
+    assert set(first) == set(entities)  # every other entity can be drawn
+    assert corrupted_heads(heads, entities[::-1], seed=1) == first  # whatever order the vocabulary came in
+
+
+def test_effect_rows_report_the_mean_drop_its_interval_and_its_share():
+    from grokstudy.probes.causal_tracing import effect_rows
+
+    clean = np.full(200, 0.8)
+    corrupt = np.full(200, 0.2)
+    noised = np.stack([np.stack([clean, clean - 0.3, corrupt])] * 2)  # (layers, positions, n)
+    noised[1, 1] = clean - np.linspace(0.0, 0.6, 200)  # a spread: the CI must straddle the mean 0.3
+    rows = pd.DataFrame(effect_rows({"clean": clean, "corrupt": corrupt, "noised": noised}, 200, 0.95, bootstrap_seed=0))
+    at = rows.set_index(["layer", "position"])
+    assert at.loc[(0, "h"), "effect"] == pytest.approx(0.0)
+    assert at.loc[(0, "r2"), "effect"] == pytest.approx(0.6) and at.loc[(0, "r2"), "share_of_total"] == pytest.approx(1.0)
+    assert at.loc[(0, "r1"), "share_of_total"] == pytest.approx(0.5)
+    spread = at.loc[(1, "r1")]
+    assert spread["ci_low"] < 0.3 < spread["ci_high"] and spread["effect"] == pytest.approx(0.3)
+    assert spread["ci_high"] - spread["ci_low"] < 0.1

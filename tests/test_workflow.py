@@ -17,7 +17,8 @@ def smoke_repo(smoke_author) -> Path:
 
 def test_smoke_preset_produces_every_figure_and_the_report(smoke_repo):
     results = smoke_repo / "results" / "smoke"
-    stems = ["accuracy_curves", "phi_sweep", "weight_decay", "logit_lens_comp_phi7.2_wd0.5", "logit_lens_cmp_phi7.2_wd0.1"]
+    stems = ["accuracy_curves", "phi_sweep", "weight_decay", "logit_lens_comp_phi7.2_wd0.5", "logit_lens_cmp_phi7.2_wd0.1",
+             "causal_tracing_comp_phi7.2_wd0.5"]
     for stem in stems:
         for ext in ("png", "pdf", "csv"):
             path = results / "figures" / f"{stem}.{ext}"
@@ -26,7 +27,7 @@ def test_smoke_preset_produces_every_figure_and_the_report(smoke_repo):
     report = (results / "report" / "index.html").read_text()
     assert all(f"{stem}.png" in report for stem in stems)
     claims = pd.read_csv(results / "report" / "claims.csv")
-    assert list(claims["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6", "C7"]
+    assert list(claims["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6", "C7a", "C7b"]
     assert set(claims["status"]) <= {"pass", "fail", "not tested"}
     assert claims["measured"].notna().all()
     metrics = pd.read_parquet(results / "runs" / "comp_phi7.2_wd0.1" / "metrics.parquet")

@@ -66,7 +66,8 @@ def _ordered_contrast(metrics, config, runs, key_of, label):
     return measured, increasing
 
 
-def evaluate(config: dict, metrics: pd.DataFrame, lens: pd.DataFrame, majority_share: float | None) -> pd.DataFrame:
+def evaluate(config: dict, metrics: pd.DataFrame, lens: pd.DataFrame, majority_share: float | None,
+             causal: pd.DataFrame | None = None) -> pd.DataFrame:
     c, runs, datasets = config["claims"], config["runs"], config["datasets"]
     task = {r: datasets[runs[r]["dataset"]]["task"] for r in runs}
     composition_runs = [r for r in runs if task[r] == "composition"]
@@ -133,12 +134,15 @@ def evaluate(config: dict, metrics: pd.DataFrame, lens: pd.DataFrame, majority_s
                          f"OOD >= baseline + {c['comparison_margin']}", PASS if ok else FAIL))
 
     if grok and not lens.empty:
-        rows.append(_lens_claim(lens[lens["run"] == grok]))
+        row, bridge_layer = _lens_claim(lens[lens["run"] == grok])
+        rows.append(row)
+        if causal is not None and not causal.empty and bridge_layer is not None:
+            rows.append(_causal_claim(causal[causal["run"] == grok], metrics, grok, bridge_layer, c["memorized_threshold"]))
     return pd.DataFrame(rows)
 
 
-def _lens_claim(lens: pd.DataFrame) -> dict:
-    """Bridge entity decodable at r1 at an intermediate layer, above every null's CI."""
+def _lens_claim(lens: pd.DataFrame) -> tuple[dict, int | None]:
+    """Bridge entity decodable at r1 at an intermediate layer, above every null's CI; also that layer."""
     split = "train_inferred"
     site = lens[(lens["position"] == "r1") & (lens["split"] == split)]
     last = int(site.loc[site["network"] == "trained", "step"].max())
@@ -150,6 +154,35 @@ def _lens_claim(lens: pd.DataFrame) -> dict:
     best = int(middle["mrr"].idxmax()) if not middle.empty else None
     measured = (f"bridge MRR at r1, step {last}: best intermediate layer {best} = {middle['mrr'].max():.3f} "
                 f"(CI low {middle.loc[best, 'ci_low']:.3f}); null CI high there {null_high.get(best, float('nan')):.3f}") if best is not None else "no intermediate layer"
-    return _row("C7", "bridge entity decodable at an intermediate layer at r1 (logit lens)", "layer 5 of 8",
-                measured, "some intermediate layer's CI low > max CI high of random-init and step-0 nulls",
-                PASS if not above.empty else FAIL)
+    row = _row("C7a", "bridge entity decodable at an intermediate layer at r1 (logit lens)", "layer 5 of 8",
+               measured, "some intermediate layer's CI low > max CI high of random-init and step-0 nulls",
+               PASS if not above.empty else FAIL)
+    return row, best
+
+
+def _causal_claim(causal: pd.DataFrame, metrics: pd.DataFrame, run: str, layer: int, memorized: float) -> dict:
+    """The causal effect of the r2 state at the bridge layer on ID test predictions rises after memorization.
+
+    Compared: the checkpoint where training accuracy first reaches `memorized` (the end of
+    memorization) and the final one; the rise must exceed both bootstrap CIs and the final
+    effect must exceed every random-init network's CI. The share of the total effect is reported
+    beside it: an absolute rise can come from the answer becoming more probable at all.
+    """
+    statement = "the r2 state at the bridge layer gains causal effect on the prediction during grokking (causal tracing)"
+    paper = "layer 5 of 8 (figures only)"
+    criterion = (f"ID-test drop in P(answer) from noising (layer {layer}, r2): final CI low > CI high at the first checkpoint "
+                 f"with train accuracy >= {memorized}, and > max random-init CI high")
+    site = causal[(causal["split"] == "test_inferred_id") & (causal["position"] == "r2") & (causal["layer"] == layer)]
+    trained = site[site["network"].isin(["trained", "step0"])].set_index("step").sort_index()
+    reference = _first_step(metrics, run, "train_inferred", memorized)
+    checkpoints = trained.index[trained.index >= reference] if reference is not None else []
+    if len(checkpoints) == 0:
+        return _row("C7b", statement, paper, f"training accuracy never reached {memorized} at a checkpoint", criterion, FAIL)
+    start, final = trained.loc[checkpoints[0]], trained.iloc[-1]
+    null_high = float(site.loc[site["network"] == "random_init", "ci_high"].max())
+    ok = final["ci_low"] > start["ci_high"] and final["ci_low"] > null_high
+    measured = (f"layer {layer}, r2: {start['effect']:.3f} [{start['ci_low']:.3f}, {start['ci_high']:.3f}] at step {checkpoints[0]} "
+                f"-> {final['effect']:.3f} [{final['ci_low']:.3f}, {final['ci_high']:.3f}] at step {trained.index[-1]}; "
+                f"random-init CI high {null_high:.3f}; as a share of the corruption's total effect "
+                f"{start['share_of_total']:.3f} -> {final['share_of_total']:.3f}")
+    return _row("C7b", statement, paper, measured, criterion, PASS if ok else FAIL)

@@ -60,6 +60,16 @@ def cmd_probe_null(args) -> None:
     write_table(nulls, args.out, {"probes": args.probes, "model_params": args.model_params, "versions": provenance.versions()})
 
 
+def cmd_trace(args) -> None:
+    from grokstudy import provenance
+    from grokstudy.probes.run_probes import trace_run, write_table
+
+    table = trace_run(args.run, args.model_params, args.data, args.probes, args.checkpoints, threads=args.threads)
+    write_table(table, args.out, {"probes": args.probes, "model_params": args.model_params, "versions": provenance.versions()})
+    final = table[(table["network"] == "trained") & (table["step"] == table["step"].max()) & (table["split"] == "train_inferred")]
+    print(final.pivot_table(index="layer", columns="position", values="effect").round(3).to_string())
+
+
 def _metrics(paths: list[Path]):
     import pandas as pd
 
@@ -75,6 +85,9 @@ def cmd_figure(args) -> None:
     if args.kind == "logit_lens":
         data = lens.lens_table(pd.read_parquet(args.inputs[0]), pd.read_parquet(args.inputs[1]))
         fig = lens.logit_lens(data)
+    elif args.kind == "causal_tracing":
+        data = pd.read_parquet(args.inputs[0])
+        fig = lens.causal_tracing(data)
     else:
         data = curves.label_runs(_metrics(args.inputs), args.config["runs"], args.config)
         fig = getattr(curves, args.kind)(data, step_axis=args.step_axis)
@@ -90,7 +103,8 @@ def cmd_claims(args) -> None:
     majority = None
     if args.comparison_ood:
         majority = float(pd.read_parquet(args.comparison_ood)["answer"].value_counts(normalize=True).max())
-    table = claims.evaluate(args.config, _metrics(args.metrics), lens, majority)
+    causal = pd.concat([pd.read_parquet(p) for p in args.causal], ignore_index=True) if args.causal else None
+    table = claims.evaluate(args.config, _metrics(args.metrics), lens, majority, causal)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(table[["claim", "status", "measured"]].to_string(index=False))
@@ -179,8 +193,18 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--model-params", type=_json, required=True)
             s.add_argument("--out", type=Path, required=True)
 
+    s = sub.add_parser("trace", help="causal tracing of every checkpoint of a composition run, and of null networks")
+    s.add_argument("--run", required=True)
+    s.add_argument("--data", type=Path, required=True)
+    s.add_argument("--checkpoints", type=Path, required=True)
+    s.add_argument("--model-params", type=_json, required=True)
+    s.add_argument("--probes", type=_json, required=True)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--out", type=Path, required=True)
+    s.set_defaults(func=cmd_trace)
+
     s = sub.add_parser("figure", help="draw one figure")
-    s.add_argument("kind", choices=["accuracy_curves", "phi_sweep", "weight_decay", "logit_lens"])
+    s.add_argument("kind", choices=["accuracy_curves", "phi_sweep", "weight_decay", "logit_lens", "causal_tracing"])
     s.add_argument("--inputs", type=Path, nargs="+", required=True)
     s.add_argument("--config", type=_json, default={}, help="datasets and runs sections as JSON")
     s.add_argument("--dpi", type=int, default=150)
@@ -192,6 +216,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--config", type=_json, required=True)
     s.add_argument("--metrics", type=Path, nargs="+", required=True)
     s.add_argument("--lens", type=Path, nargs="*", default=[])
+    s.add_argument("--causal", type=Path, nargs="*", default=[], help="causal tracing tables")
     s.add_argument("--comparison-ood", type=Path, default=None)
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(func=cmd_claims)

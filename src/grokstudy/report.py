@@ -16,6 +16,10 @@ CAPTIONS = {
     "logit_lens": "Logit lens: mean reciprocal rank of the bridge entity (r1) and of the answer (r2) decoded from each layer's "
     "residual stream. Top: trained network across checkpoints. Bottom: final checkpoint against nulls (step-0 checkpoint, "
     "randomly initialized networks, analytic chance), with bootstrap confidence intervals.",
+    "causal_tracing": "Causal tracing (composition): the drop in the probability of the correct answer when one hidden state "
+    "(layer, position) of a two-hop query is replaced by its value on the same query with another head entity. "
+    "Rows 1-2: trained network across checkpoints on training and ID test two-hop queries. Bottom: final checkpoint per layer "
+    "against nulls (step-0 checkpoint, randomly initialized networks), with bootstrap confidence intervals.",
 }
 
 

@@ -141,10 +141,13 @@ CONFIG = {
         "claims": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["fit_threshold", "generalize_threshold", "delay_ratio", "ood_ceiling", "comparison_margin"],
+            "required": ["fit_threshold", "generalize_threshold", "memorized_threshold", "delay_ratio", "ood_ceiling",
+                         "comparison_margin"],
             "properties": {
                 "fit_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
                 "generalize_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                # Training accuracy that marks the end of memorization (C7b's reference checkpoint).
+                "memorized_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
                 "delay_ratio": {"type": "number", "minimum": 1, "maximum": 1000},
                 "ood_ceiling": {"type": "number", "minimum": 0, "maximum": 1},
                 "comparison_margin": {"type": "number", "minimum": 0, "maximum": 1},

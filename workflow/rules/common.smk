@@ -86,16 +86,20 @@ def comparison_ood_split():
 
 
 LENS_FIGURES = [f"logit_lens_{run}" for run in STUDY["probes"]["runs"]]
+# Causal tracing corrupts the head entity of a two-hop query: composition runs only.
+TRACED_RUNS = [run for run in STUDY["probes"]["runs"] if run_task(run) == "composition"]
+CAUSAL_TABLES = [f"{RESULTS}/probes/{run}/causal_tracing.parquet" for run in TRACED_RUNS]
+CAUSAL_FIGURES = [f"causal_tracing_{run}" for run in TRACED_RUNS]
 # The weight-decay contrast is optional: it costs a run that the CPU preset cannot afford.
 CURVE_FIGURES = [c for c in ("accuracy_curves", "phi_sweep", "weight_decay") if c in STUDY["figures"]]
-FIGURE_STEMS = [*CURVE_FIGURES, *LENS_FIGURES]
+FIGURE_STEMS = [*CURVE_FIGURES, *LENS_FIGURES, *CAUSAL_FIGURES]
 ALL_FIGURES = [f for stem in FIGURE_STEMS for f in figure_files(stem)]
 ALL_DATASETS = [f"{RESULTS}/data/{dataset}/manifest.json" for dataset in STUDY["datasets"]]
 ALL_PROBE_TABLES = [
     f"{RESULTS}/probes/{run}/{table}.parquet"
     for run in STUDY["probes"]["runs"]
     for table in ("logit_lens", "checkpoint_accuracy", "null_logit_lens")
-]
+] + CAUSAL_TABLES
 REPORT = f"{RESULTS}/report/index.html"
 CLAIMS = f"{RESULTS}/report/claims.csv"
 

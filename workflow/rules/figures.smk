@@ -45,3 +45,21 @@ rule figure_logit_lens:
     shell:
         "grokstudy figure logit_lens --inputs {input.lens} {input.nulls}"
         " --dpi {params.dpi} --out-prefix {params.prefix} > {log} 2>&1"
+
+
+# Causal tracing, layer x step per noised position, next to its nulls: one figure per traced run.
+rule figure_causal_tracing:
+    input:
+        table=f"{RESULTS}/probes/{{run}}/causal_tracing.parquet",
+        code=FIGURE_SOURCES,
+    output:
+        figure_files("causal_tracing_{run}"),
+    params:
+        dpi=STUDY["figures"]["dpi"],
+        prefix=figure_prefix,
+    log:
+        f"{LOGS}/figures/causal_tracing_{{run}}.log",
+    conda:
+        ENV
+    shell:
+        "grokstudy figure causal_tracing --inputs {input.table} --dpi {params.dpi} --out-prefix {params.prefix} > {log} 2>&1"

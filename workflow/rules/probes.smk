@@ -47,3 +47,25 @@ rule probe_null_networks:
         "grokstudy probe-null --run {wildcards.run} --task {params.task} --data {params.data_dir}"
         " --model-params {params.model:q} --probes {params.probes:q} --threads {threads}"
         " --out {output.lens} > {log} 2>&1"
+
+
+rule trace_causal_effects:
+    input:
+        summary=f"{RESULTS}/runs/{{run}}/run.json",
+        manifest=lambda w: f"{dataset_dir(w.run)}/manifest.json",
+        code=PROBE_SOURCES,
+    output:
+        f"{RESULTS}/probes/{{run}}/causal_tracing.parquet",
+    params:
+        probes=as_json(STUDY["probes"]),
+        model=lambda w: as_json(STUDY["models"][STUDY["runs"][w.run]["model"]]),
+        data_dir=lambda w: dataset_dir(w.run),
+        checkpoints=lambda w: checkpoint_dir(w.run),
+    threads: STUDY["threads_per_job"]
+    log:
+        f"{LOGS}/trace_causal_effects/{{run}}.log",
+    conda:
+        ENV
+    shell:
+        "grokstudy trace --run {wildcards.run} --data {params.data_dir} --checkpoints {params.checkpoints}"
+        " --model-params {params.model:q} --probes {params.probes:q} --threads {threads} --out {output} > {log} 2>&1"

@@ -6,6 +6,7 @@ rule claims:
         metrics=metrics_of(STUDY["runs"]),
         lens=[f"{RESULTS}/probes/{run}/logit_lens.parquet" for run in STUDY["probes"]["runs"]],
         nulls=[f"{RESULTS}/probes/{run}/null_logit_lens.parquet" for run in STUDY["probes"]["runs"]],
+        causal=CAUSAL_TABLES,
         comparison_ood=comparison_ood_split(),
         code=REPORT_SOURCES,
     output:
@@ -19,7 +20,7 @@ rule claims:
         ENV
     shell:
         "grokstudy claims --config {params.config:q} --metrics {input.metrics}"
-        " --lens {input.lens} {input.nulls} {params.comparison_ood} --out {output} > {log} 2>&1"
+        " --lens {input.lens} {input.nulls} --causal {input.causal} {params.comparison_ood} --out {output} > {log} 2>&1"
 
 
 rule report:

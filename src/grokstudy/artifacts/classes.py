@@ -22,7 +22,7 @@ ARTIFACT_CLASSES = {
         ArtifactClass("data", ("data",), "datasets: Parquet splits, tokenizer, manifest", (), "datasets"),
         ArtifactClass("checkpoints", ("checkpoints",), "model checkpoints (safetensors, tokenizer, optimizer of the newest)"),
         ArtifactClass("metrics", ("runs",), "training metrics and run summaries", ("data",), "trained_runs"),
-        ArtifactClass("probes", ("probes",), "probe tables: per-checkpoint accuracy, logit lens, null networks",
+        ArtifactClass("probes", ("probes",), "probe tables: per-checkpoint accuracy, logit lens, causal tracing, null networks",
                       ("metrics", "data"), "probe_tables"),
         ArtifactClass("figures", ("figures", "report"), "figures (PNG, PDF, CSV), claims table and report",
                       ("probes", "metrics", "data"), "all"),

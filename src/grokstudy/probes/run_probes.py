@@ -13,6 +13,7 @@ from grokstudy.batching import encode
 from grokstudy.data import store
 from grokstudy.evaluation import evaluate_split
 from grokstudy.model import build_model
+from grokstudy.probes.causal_tracing import trace_model, tracing_queries
 from grokstudy.probes.logit_lens import PROBE_SPLITS, SITES, candidate_tokens, probe_model, site_queries
 from grokstudy.stats import bootstrap_mean_ci, chance_mrr
 from grokstudy.training.checkpoints import CheckpointStore, verify
@@ -89,6 +90,31 @@ def probe_nulls(run_name: str, task: str, model_params: dict, data_dir: Path, pr
         model = build_model(model_params, tokenizer, seed=seed).eval()
         rows += _probe_all_sites(model, tokenizer, queries, candidates, probes,
                                  run=run_name, task=task, network="random_init", seed=seed, step=0)
+    return pd.DataFrame(rows)
+
+
+def trace_run(run_name: str, model_params: dict, data_dir: Path, probes: dict, checkpoint_dir: Path,
+              threads: int = 1) -> pd.DataFrame:
+    """Causal tracing (composition) at every checkpoint of a run, and on the random-init null networks."""
+    torch.set_num_threads(threads)
+    checkpoints = CheckpointStore(checkpoint_dir)
+    steps = checkpoints.complete_steps()
+    if not steps:
+        raise FileNotFoundError(f"{checkpoints.root} holds no complete checkpoint; train the run first")
+    tokenizer = AutoTokenizer.from_pretrained(checkpoints.path(steps[0]))
+    entities = candidate_tokens(list(tokenizer.get_vocab()), "composition")
+    frames = store.read_eval(data_dir)
+    queries = {s: tracing_queries(frames[s], entities, probes["max_queries"], seed=0) for s in PROBE_SPLITS}
+    rows = []
+    for step in tqdm(steps, desc=f"causal tracing {run_name}", mininterval=5):
+        path = checkpoints.path(step)
+        verify(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        rows += trace_model(model, tokenizer, queries, probes, run=run_name,
+                            network="step0" if step == 0 else "trained", seed=-1, step=step)
+    for seed in probes["null_seeds"]:
+        model = build_model(model_params, tokenizer, seed=seed).eval()
+        rows += trace_model(model, tokenizer, queries, probes, run=run_name, network="random_init", seed=seed, step=0)
     return pd.DataFrame(rows)
 
 
