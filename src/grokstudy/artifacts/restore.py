@@ -15,6 +15,20 @@ def _refuse_local_changes(root: Path) -> None:
                             " stash them (`git stash`), restore, then reapply. Nothing was pulled or changed.")
 
 
+def _remove_touched_logs(logs: Path, existing: set[Path]) -> None:
+    """`snakemake --touch` creates every job's log, empty. Remove those it created: left in place,
+    a later seal would record them over the real logs of a class that was never pulled."""
+    if not logs.exists():
+        return
+    for path in sorted(logs.rglob("*"), reverse=True):
+        if path in existing:
+            continue
+        if path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
 def restore(root: Path, configfile: str, results: Path, chosen=None, log=print) -> dict[str, int]:
     """Pull the chosen classes (default: all) and what they need; returns the jobs still pending."""
     git_tree.require_repo(root)
@@ -74,7 +88,10 @@ def restore(root: Path, configfile: str, results: Path, chosen=None, log=print) 
     target = classes.snakemake_target(names)
     if target:
         log(f"restore: marking the restored results up to date for Snakemake (target '{target}')")
+        logs = classes.directories(results, ["logs"])[0]
+        existing = set(logs.rglob("*")) if logs.exists() else set()
         workflow_state.mark_up_to_date(root, configfile, target)
+        _remove_touched_logs(logs, existing)
     pending = workflow_state.pending_jobs(root, configfile)
     log(f"restore: done; Snakemake now plans {sum(pending.values())} jobs")
     return pending
