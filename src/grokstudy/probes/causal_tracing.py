@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from grokstudy.stats import bootstrap_mean_ci
+
 POSITIONS = ("h", "r1", "r2")  # composition prompt positions 0, 1, 2
 
 
@@ -99,23 +101,17 @@ def effect_rows(traced: dict, resamples: int, confidence: float, bootstrap_seed:
     query's total effect is near zero); it is NaN when the corruption moves P(t) by < 1e-3 on average.
     """
     clean, corrupt, noised = traced["clean"], traced["corrupt"], traced["noised"]
-    n = len(clean)
-    rng = np.random.default_rng(bootstrap_seed)
-    draws = rng.integers(0, n, size=(resamples, n))
-    tail = (1 - confidence) / 2
-    total = clean - corrupt
-    mean_total = float(total.mean())
+    mean_total = float((clean - corrupt).mean())
     rows = []
     for layer in range(noised.shape[0]):
         for position in range(noised.shape[1]):
             drop = clean - noised[layer, position]
-            means = drop[draws].mean(axis=1)
-            low, high = np.quantile(means, [tail, 1 - tail])
+            low, high = bootstrap_mean_ci(drop, resamples, confidence, seed=bootstrap_seed)
             rows.append({
                 **labels, "layer": layer, "position": POSITIONS[position], "effect": float(drop.mean()),
-                "ci_low": float(low), "ci_high": float(high),
+                "ci_low": low, "ci_high": high,
                 "share_of_total": float(drop.mean() / mean_total) if abs(mean_total) >= 1e-3 else float("nan"),
-                "total_effect": mean_total, "p_clean": float(clean.mean()), "n": n, "confidence": confidence,
+                "total_effect": mean_total, "p_clean": float(clean.mean()), "n": len(clean), "confidence": confidence,
             })
     return rows
 
