@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from grokstudy.batching import EncodedSplit, logits_at
+from grokstudy.training.answer_forward import answer_only_logits
 from grokstudy.training.device import autocast
 
 
@@ -34,8 +35,12 @@ class TrainStep:
         self.grad_clip = grad_clip
         self.device = device
         self.parameters = [p for p in model.parameters() if p.requires_grad]
-        head = AnswerLogits(model)
-        self.forward = torch.compile(head, dynamic=False) if compile else head
+        # Eager steps skip the last block's non-answer positions; that path stops the trunk with
+        # an exception, which torch.compile cannot capture, so a compiled step runs the full trunk.
+        if compile:
+            self.forward = torch.compile(AnswerLogits(model), dynamic=False)
+        else:
+            self.forward = lambda input_ids, answer_position: answer_only_logits(model, input_ids, answer_position)
 
     def __call__(self, batch: EncodedSplit, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         for group in self.optimizer.param_groups:
