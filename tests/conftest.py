@@ -1,4 +1,5 @@
-"""Shared fixtures: the tiny world of study-spec section 4, generated once per session."""
+"""Shared fixtures, built once per session: the tiny composition world and model of docs/study.md §5.2
+(trained for fewer steps here), a tiny comparison world, and clones of the repository."""
 
 from pathlib import Path
 

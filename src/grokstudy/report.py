@@ -62,7 +62,7 @@ figure{{margin:2em 0}} .tbl{{border-collapse:collapse;font-size:90%}} .tbl td,.t
 </head><body>
 <h1>Grokked transformers as implicit reasoners: preset <code>{html.escape(name)}</code></h1>
 <p>{html.escape(description)}</p>
-<h2>Claims (study-spec section 4): {passed} of {len(claims)} pass</h2>
+<h2>Claims (the paper's C1-C7, docs/study.md section 4): {passed} of {len(claims)} pass</h2>
 {_table(claims)}
 <h2>Runs</h2>
 {_table(pd.DataFrame(runs))}

@@ -1,4 +1,4 @@
-"""Attribute comparison over entities with ordinal values (study-spec section 2).
+"""Attribute comparison over entities with ordinal values (docs/study.md §2).
 
 Every (entity, attribute) has a value; all these atomic facts are trained. Per
 attribute a random fraction of entities is OOD. Ordered pairs of distinct ID

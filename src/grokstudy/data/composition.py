@@ -1,4 +1,4 @@
-"""Two-hop composition over a random knowledge graph (study-spec section 1).
+"""Two-hop composition over a random knowledge graph (docs/study.md §1).
 
 Each head has `out_degree` distinct relations with uniform tails. A random
 fraction of atomic facts is OOD: those facts are trained only as atomic facts.
