@@ -12,6 +12,11 @@
 include: "workflow/rules/common.smk"
 
 
+# `snakemake --report report.html` (after a run): every figure with its caption; the study's own
+# report with the claims table is results/<preset>/report/index.html.
+report: "workflow/report/workflow.rst"
+
+
 rule all:
     input:
         figures=ALL_FIGURES,

@@ -1,46 +1,129 @@
+import copy
 from pathlib import Path
 
 import pytest
 import yaml
 
 from grokstudy import config
+from grokstudy.config import yaml_file
+from grokstudy.config.schema_file import SCHEMA_PATH, schema_text
 from grokstudy.errors import ConfigError
 
+REPO = Path(__file__).resolve().parents[1]
 # Presets and the recorded exploration configs: all must stay runnable.
-PRESETS = sorted((Path(__file__).resolve().parents[1] / "config").rglob("*.yaml"))
+PRESETS = sorted((REPO / "config").rglob("*.yaml"))
+SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+A_RUN = "cmp_phi7.2_wd0.1"
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
 def test_every_preset_is_valid(path):
     resolved = config.load(path)
-    assert resolved["runs"] and all("steps" in run for run in resolved["runs"].values())
+    assert resolved["runs"] and all(isinstance(run["steps"], int) for run in resolved["runs"].values())
 
 
-def _smoke():
-    return yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "smoke.yaml").read_text())
+def test_run_defaults_fill_every_run_and_a_run_overrides_them():
+    runs = config.load(REPO / "config" / "smoke.yaml")["runs"]
+    assert runs["comp_phi7.2_wd0.5"]["weight_decay"] == 0.5 and runs["comp_phi7.2_wd0.1"]["weight_decay"] == 0.1
+    assert all(run["steps"] == 200 and run["compile"] is False for run in runs.values())
+
+
+def test_the_committed_json_schema_is_the_one_the_model_generates():
+    assert (REPO / SCHEMA_PATH).read_text() == schema_text(), "run: python -m grokstudy.config.schema_file"
+
+
+def _set(path, value):
+    def mutate(raw):
+        node = raw
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return mutate
 
 
 BAD = [
-    (lambda c: c["datasets"]["composition"].update(phi=40.0), "datasets.composition.phi", "allowed range"),
-    (lambda c: c["datasets"]["composition"].update(out_degree=25), "datasets.composition.out_degree", "1..20"),
-    (lambda c: c["datasets"]["composition"].update(ood_fraction=0.0001), "datasets.composition.ood_fraction", ">="),
-    (lambda c: c["datasets"]["composition"].update(ood_fraction=1.5), "datasets.composition.ood_fraction", "< 1"),
-    (lambda c: c["run_defaults"].update(lr=-0.1), "lr", "> 0"),
-    (lambda c: c["runs"]["cmp_phi7.2_wd0.1"].update(batch_size=0), "runs.cmp_phi7.2_wd0.1.batch_size", ">= 1"),
-    (lambda c: c.update(device="tpu"), "device", "'cuda'"),
-    (lambda c: c["models"]["tiny"].update(heads=3), "models.tiny.heads", "divide"),
-    (lambda c: c["runs"]["cmp_phi7.2_wd0.1"].update(dataset="missing"), "runs.cmp_phi7.2_wd0.1.dataset", "not defined"),
-    (lambda c: c["figures"]["phi_sweep"].update(runs=["nope"]), "figures.phi_sweep.runs", "not a run"),
-    (lambda c: c["probes"].update(null_seeds=[1]), "probes.null_seeds", "at least 2"),
-    (lambda c: c["datasets"]["comparison"].update(task="sorting"), "datasets.comparison.task", "composition"),
-    (lambda c: c["runs"]["cmp_phi7.2_wd0.1"].update(stepz=5), "runs.cmp_phi7.2_wd0.1", "stepz"),
+    # (edit, key named in the message, words of the allowed range)
+    (_set(("datasets", "composition", "phi"), 40.0), "datasets.composition.phi", "allowed range"),
+    (_set(("datasets", "composition", "out_degree"), 25), "datasets.composition.out_degree", "1..20"),
+    (_set(("datasets", "composition", "ood_fraction"), 0.0001), "datasets.composition.ood_fraction", ">="),
+    (_set(("datasets", "composition", "ood_fraction"), 1.5), "datasets.composition.ood_fraction", "< 1"),
+    (_set(("run_defaults", "lr"), -0.1), "run_defaults.lr", "> 0"),
+    (_set(("runs", A_RUN, "batch_size"), 0), f"runs.{A_RUN}.batch_size", ">= 1"),
+    (_set(("device",), "tpu"), "device", "'cuda'"),
+    (_set(("models", "tiny", "heads"), 3), "models.tiny.heads", "divide"),
+    (_set(("runs", A_RUN, "dataset"), "missing"), f"runs.{A_RUN}.dataset", "not defined"),
+    (_set(("figures", "phi_sweep", "runs"), ["nope"]), "figures.phi_sweep.runs", "not a run"),
+    (_set(("probes", "null_seeds"), [1]), "probes.null_seeds", "at least 2"),
+    (_set(("probes", "null_seeds"), [1, 1]), "probes.null_seeds", "distinct"),
+    (_set(("datasets", "comparison", "task"), "sorting"), "datasets.comparison.task", "'composition'"),
+    (_set(("runs", A_RUN, "stepz"), 5), f"runs.{A_RUN}.stepz", "allowed keys here"),
+    # names that would leave their directory, or hide a newline
+    (_set(("runs", ".."), {"dataset": "composition"}), "runs", "the name '..'"),
+    (_set(("runs", "."), {"dataset": "composition"}), "runs", "the name '.'"),
+    (_set(("datasets", ".."), SMOKE["datasets"]["comparison"]), "datasets", "the name '..'"),
+    (_set(("name",), ".."), "name", "matching"),
+    (_set(("name",), "a/b"), "name", "matching"),
+    (_set(("name",), "smoke\n"), "name", "matching"),
+    (_set(("runs", "x\n"), {"dataset": "composition"}), "runs", "the name 'x\\n'"),
+    # floats where integers are meant pass no more
+    (_set(("run_defaults", "steps"), 200.0), "run_defaults.steps", "an integer >= 1"),
+    (_set(("runs", A_RUN, "batch_size"), 256.0), f"runs.{A_RUN}.batch_size", "an integer >= 1"),
+    (_set(("run_defaults", "compile"), "yes"), "run_defaults.compile", "true or false"),
+    (_set(("runs",), ["a"]), "runs", "a mapping"),
+    (_set(("runs", A_RUN), None), f"runs.{A_RUN}", "a mapping"),
+    (_set(("figures", "logit_lens"), {"run": "comp_phi7.2_wd0.5"}), "figures.logit_lens", "every run in probes.runs"),
+    (_set(("probes", "runs"), ["comp_phi7.2_wd0.5", "comp_phi7.2_wd0.5"]), "probes.runs", "each run once"),
 ]
 
 
-@pytest.mark.parametrize("mutate,key,allowed", BAD, ids=[b[1] for b in BAD])
+@pytest.mark.parametrize("mutate,key,allowed", BAD, ids=[b[1] + ":" + b[2] for b in BAD])
 def test_bad_values_are_rejected_naming_key_and_range(mutate, key, allowed):
-    raw = _smoke()
+    raw = copy.deepcopy(SMOKE)
     mutate(raw)
     with pytest.raises(ConfigError) as caught:
         config.resolve(raw)
-    assert key in str(caught.value) and allowed in str(caught.value)
+    message = str(caught.value)
+    assert f"config key '{key}'" in message and allowed in message, message
+    assert "\n" not in message and len(message) < 400
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + f"\nname: *a{levels - 1}\n"
+
+
+SMOKE_TEXT = (REPO / "config" / "smoke.yaml").read_text()
+BAD_FILES = [
+    ("duplicate_key.yaml", "name: x\nname: y\n", "config key 'name': given twice"),
+    ("duplicate_run.yaml", SMOKE_TEXT.replace("runs:\n", f"runs:\n  {A_RUN}: {{dataset: comparison}}\n"), f"'runs.{A_RUN}': given twice"),
+    ("alias_bomb.yaml", _alias_bomb(), "YAML aliases"),
+    ("syntax.yaml", "name: [smoke\n", "not valid YAML at line"),
+    ("nul.yaml", "name: sm\x00oke\n", "NUL byte"),
+    ("empty.yaml", "{}\n", "is empty"),
+    ("blank.yaml", "", "is empty"),
+    ("list.yaml", "- name: smoke\n", "not a mapping"),
+    ("big.yaml", "# " + "x" * (yaml_file.MAX_BYTES + 10) + "\n", "bytes; allowed: at most"),
+]
+
+
+@pytest.mark.parametrize("name,text,words", BAD_FILES, ids=[f[0] for f in BAD_FILES])
+def test_bad_preset_files_get_one_line_errors(tmp_path, name, text, words):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert words in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
+
+
+def test_a_directory_or_a_missing_file_is_named(tmp_path):
+    for path, words in ((tmp_path, "not a regular file"), (tmp_path / "missing.yaml", "does not exist")):
+        with pytest.raises(ConfigError, match=words):
+            config.load(path)
+
+
+def test_merge_keys_may_override_what_they_merge(tmp_path):
+    path = tmp_path / "merged.yaml"
+    path.write_text(SMOKE_TEXT.replace("  composition_phi3.6:\n    task: composition", "  composition_phi3.6:\n    <<: *world\n    task: composition")
+                    .replace("  composition:\n    task: composition", "  composition: &world\n    task: composition"))
+    assert config.load(path)["datasets"]["composition_phi3.6"]["phi"] == 3.6

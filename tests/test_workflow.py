@@ -59,11 +59,31 @@ def test_offline_clone_computes_everything_from_scratch(smoke_author):
     assert (smoke_author["repo"] / "results" / "smoke" / "report" / "index.html").exists()
 
 
-def test_bad_config_is_rejected_before_any_job_runs(tmp_path):
-    repo = copy_tree(tmp_path / "repo")
-    bad = (repo / "config" / "smoke.yaml").read_text().replace("phi: 3.6", "phi: 40.0")
-    (repo / "config" / "bad.yaml").write_text(bad)
-    result = snakemake(repo, "--configfile", "config/bad.yaml", "--cores", "1", check=False)
+BAD_PRESETS = {
+    "phi out of range": (lambda text: text.replace("phi: 3.6", "phi: 40.0"), "datasets.composition_phi3.6.phi"),
+    "empty file": (lambda text: "{}\n", "is empty"),
+    "run named ..": (lambda text: text.replace("  comp_phi3.6_wd0.1:", "  ..:"), "the name '..'"),
+    "run given twice": (lambda text: text.replace("  comp_phi3.6_wd0.1: {dataset: composition_phi3.6}",
+                                                  "  comp_phi3.6_wd0.1: {dataset: composition_phi3.6}\n"
+                                                  "  comp_phi3.6_wd0.1: {dataset: composition}"), "given twice"),
+    "alias bomb": (lambda text: "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)) + "name: *a8\n", "YAML aliases"),
+}
+
+
+@pytest.fixture(scope="module")
+def scratch_repo(tmp_path_factory) -> Path:
+    return copy_tree(tmp_path_factory.mktemp("bad") / "repo")
+
+
+@pytest.mark.parametrize("case", BAD_PRESETS, ids=list(BAD_PRESETS))
+def test_bad_preset_is_rejected_before_any_job_runs(scratch_repo, case):
+    """One line naming the key, nothing written, and never the default preset in its place."""
+    edit, words = BAD_PRESETS[case]
+    (scratch_repo / "config" / "bad.yaml").write_text(edit((scratch_repo / "config" / "smoke.yaml").read_text()))
+    result = snakemake(scratch_repo, "--configfile", "config/bad.yaml", "--cores", "1", check=False)
+    output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "datasets.composition_phi3.6.phi" in result.stdout + result.stderr
-    assert not (repo / "results").exists()
+    assert "invalid preset, nothing was run" in output and words in output, output[-2000:]
+    assert "Traceback" not in output
+    assert not (scratch_repo / "results").exists()

@@ -1,7 +1,10 @@
-"""The paper's claims (study-spec section 4) checked against this run, with this preset's criteria."""
+"""The paper's claims (docs/study.md §4) checked against this run, with this preset's criteria."""
+
+from pathlib import Path
 
 import pandas as pd
 
+from grokstudy.results import read_metrics, read_tables
 from grokstudy.stats import wilson_interval
 
 PASS, FAIL, NOT_TESTED = "pass", "fail", "not tested"
@@ -186,3 +189,16 @@ def _causal_claim(causal: pd.DataFrame, metrics: pd.DataFrame, run: str, layer: 
                 f"random-init CI high {null_high:.3f}; as a share of the corruption's total effect "
                 f"{start['share_of_total']:.3f} -> {final['share_of_total']:.3f}")
     return _row("C7b", statement, paper, measured, criterion, PASS if ok else FAIL)
+
+
+def majority_label_share(split: pd.DataFrame) -> float:
+    """The share of the most frequent answer: what always answering it scores."""
+    return float(split["answer"].value_counts(normalize=True).max())
+
+
+def evaluate_files(config: dict, metrics: list[Path], lens: list[Path], causal: list[Path],
+                   comparison_ood: Path | None) -> pd.DataFrame:
+    """`evaluate` on the workflow's tables, read from their files."""
+    majority = majority_label_share(pd.read_parquet(comparison_ood)) if comparison_ood else None
+    causal_table = read_tables(causal) if causal else None
+    return evaluate(config, read_metrics(metrics), read_tables(lens), majority, causal_table)

@@ -1,7 +1,8 @@
 """The `grokstudy` command: one subcommand per workflow step, so Snakemake rules stay thin.
 
-Rules pass tunables as JSON strings (from Snakemake `params`), so a changed value is
-seen by Snakemake and reruns exactly the rules that use it.
+Rules pass each job's settings as JSON (Snakemake `params` picked by
+grokstudy.config.job_settings), so an edit reruns exactly the jobs that use the edited value.
+Each command's arguments are declared right above its handler.
 """
 
 import argparse
@@ -10,20 +11,35 @@ import sys
 from pathlib import Path
 
 from grokstudy.errors import ArtifactError, ConfigError, CorruptArtifactError
+from grokstudy.paths import inside
+
+TASK_CHOICES = ("composition", "comparison")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+CURVE_KINDS = ("accuracy_curves", "phi_sweep", "weight_decay")
+DEFAULT_PRESET = Path("config/config.yaml")
 
 
 def _json(text: str):
     return json.loads(text)
 
 
-def cmd_validate(args) -> None:
+def validate_arguments(p):
+    p.add_argument("--configfile", type=Path, required=True)
+
+
+def validate(args) -> None:
     from grokstudy import config
 
     resolved = config.load(args.configfile)
     print(f"{args.configfile}: valid ({len(resolved['datasets'])} datasets, {len(resolved['runs'])} runs)")
 
 
-def cmd_prepare(args) -> None:
+def prepare_arguments(p):
+    p.add_argument("--params", type=_json, required=True, help="the dataset's settings as JSON")
+    p.add_argument("--out", type=Path, required=True)
+
+
+def prepare(args) -> None:
     from grokstudy.data import store
 
     dataset = store.generate(args.params)
@@ -31,7 +47,18 @@ def cmd_prepare(args) -> None:
     print(f"{args.out}: {dataset.counts} phi achieved {dataset.phi_achieved:.4f}")
 
 
-def cmd_train(args) -> None:
+def train_arguments(p):
+    p.add_argument("--run-params", type=_json, required=True, help="the run's settings as JSON")
+    p.add_argument("--model-params", type=_json, required=True, help="the run's model as JSON")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="directory for metrics and the run summary")
+    p.add_argument("--checkpoints", type=Path, default=None, help="checkpoint directory (default: OUT/checkpoints)")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--stop-after-step", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def train(args) -> None:
     from grokstudy.training.loop import train_run
 
     result = train_run(args.run_params, args.model_params, args.data, args.out, args.checkpoints, device=args.device,
@@ -39,83 +66,111 @@ def cmd_train(args) -> None:
     print(json.dumps(result.get("final", result)))
 
 
-def cmd_probe(args) -> None:
-    from grokstudy import provenance
-    from grokstudy.probes.run_probes import probe_run, write_table
-
-    lens, accuracy = probe_run(args.run, args.task, args.run_dir, args.data, args.probes, threads=args.threads,
-                               checkpoint_dir=args.checkpoints)
-    meta = {"probes": args.probes, "versions": provenance.versions(), "run_fingerprint": json.loads((Path(args.run_dir) / "run.json").read_text())["fingerprint"]}
-    write_table(lens, args.out_lens, meta)
-    write_table(accuracy, args.out_accuracy, meta)
-    gap = (accuracy["accuracy"] - accuracy["accuracy_logged"]).abs().max()
-    print(f"probed {accuracy['step'].nunique()} checkpoints; max |reloaded - logged accuracy| = {gap:.2e}")
+def _probe_common(p):
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--probes", type=_json, required=True, help="the probe settings this job uses, as JSON")
+    p.add_argument("--threads", type=int, default=1)
 
 
-def cmd_probe_null(args) -> None:
-    from grokstudy import provenance
-    from grokstudy.probes.run_probes import probe_nulls, write_table
-
-    nulls = probe_nulls(args.run, args.task, args.model_params, args.data, args.probes, threads=args.threads)
-    write_table(nulls, args.out, {"probes": args.probes, "model_params": args.model_params, "versions": provenance.versions()})
-
-
-def cmd_trace(args) -> None:
-    from grokstudy import provenance
-    from grokstudy.probes.run_probes import trace_run, write_table
-
-    table = trace_run(args.run, args.model_params, args.data, args.probes, args.checkpoints, threads=args.threads)
-    write_table(table, args.out, {"probes": args.probes, "model_params": args.model_params, "versions": provenance.versions()})
-    final = table[(table["network"] == "trained") & (table["step"] == table["step"].max()) & (table["split"] == "train_inferred")]
-    print(final.pivot_table(index="layer", columns="position", values="effect").round(3).to_string())
+def probe_arguments(p):
+    _probe_common(p)
+    p.add_argument("--task", required=True, choices=TASK_CHOICES)
+    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--checkpoints", type=Path, default=None, help="default: RUN_DIR/checkpoints")
+    p.add_argument("--out-lens", type=Path, required=True)
+    p.add_argument("--out-accuracy", type=Path, required=True)
 
 
-def _metrics(paths: list[Path]):
-    import pandas as pd
+def probe(args) -> None:
+    from grokstudy.probes.run_probes import probe_and_write
 
-    return pd.concat([pd.read_parquet(p).assign(run=Path(p).parent.name) for p in paths], ignore_index=True)
-
-
-def cmd_figure(args) -> None:
-    import pandas as pd
-
-    from grokstudy.figures import curves, lens, save
-
-    save.style()
-    if args.kind == "logit_lens":
-        data = lens.lens_table(pd.read_parquet(args.inputs[0]), pd.read_parquet(args.inputs[1]))
-        fig = lens.logit_lens(data)
-    elif args.kind == "causal_tracing":
-        data = pd.read_parquet(args.inputs[0])
-        fig = lens.causal_tracing(data)
-    else:
-        data = curves.label_runs(_metrics(args.inputs), args.config["runs"], args.config)
-        fig = getattr(curves, args.kind)(data, step_axis=args.step_axis)
-    save.save(fig, data, args.out_prefix, args.dpi)
+    gap, checkpoints = probe_and_write(args.run, args.task, args.run_dir, args.data, args.probes, args.threads,
+                                       args.checkpoints, args.out_lens, args.out_accuracy)
+    print(f"probed {checkpoints} checkpoints; max |reloaded - logged accuracy| = {gap:.2e}")
 
 
-def cmd_claims(args) -> None:
-    import pandas as pd
+def probe_null_arguments(p):
+    _probe_common(p)
+    p.add_argument("--task", required=True, choices=TASK_CHOICES)
+    p.add_argument("--model-params", type=_json, required=True)
+    p.add_argument("--out", type=Path, required=True)
 
-    from grokstudy import claims
 
-    lens = pd.concat([pd.read_parquet(p) for p in args.lens], ignore_index=True) if args.lens else pd.DataFrame()
-    majority = None
-    if args.comparison_ood:
-        majority = float(pd.read_parquet(args.comparison_ood)["answer"].value_counts(normalize=True).max())
-    causal = pd.concat([pd.read_parquet(p) for p in args.causal], ignore_index=True) if args.causal else None
-    table = claims.evaluate(args.config, _metrics(args.metrics), lens, majority, causal)
+def probe_null(args) -> None:
+    from grokstudy.probes.run_probes import probe_nulls_and_write
+
+    probe_nulls_and_write(args.run, args.task, args.model_params, args.data, args.probes, args.threads, args.out)
+
+
+def trace_arguments(p):
+    _probe_common(p)
+    p.add_argument("--checkpoints", type=Path, required=True)
+    p.add_argument("--model-params", type=_json, required=True)
+    p.add_argument("--out", type=Path, required=True)
+
+
+def trace(args) -> None:
+    from grokstudy.probes.run_probes import trace_and_write
+
+    final = trace_and_write(args.run, args.model_params, args.data, args.probes, args.checkpoints, args.threads, args.out)
+    print(final.to_string())
+
+
+def figure_arguments(p):
+    p.add_argument("kind", choices=[*CURVE_KINDS, "logit_lens", "causal_tracing"])
+    p.add_argument("--inputs", type=Path, nargs="+", required=True)
+    p.add_argument("--labels", type=_json, default=[], help="accuracy curves: per run in order, its task, phi and weight decay (JSON)")
+    p.add_argument("--dpi", type=int, default=150)
+    p.add_argument("--step-axis", choices=["log", "linear"], default="log", help="accuracy curves only")
+    p.add_argument("--out-prefix", type=Path, required=True)
+
+
+def figure(args) -> None:
+    from grokstudy.figures.draw import draw
+
+    draw(args.kind, args.inputs, args.labels, args.step_axis, args.dpi, args.out_prefix)
+
+
+def claims_arguments(p):
+    p.add_argument("--config", type=_json, required=True, help="the claim criteria and the facts of each run, as JSON")
+    p.add_argument("--metrics", type=Path, nargs="+", required=True)
+    p.add_argument("--lens", type=Path, nargs="*", default=[])
+    p.add_argument("--causal", type=Path, nargs="*", default=[], help="causal tracing tables")
+    p.add_argument("--comparison-ood", type=Path, default=None)
+    p.add_argument("--out", type=Path, required=True)
+
+
+def claims(args) -> None:
+    from grokstudy import claims as study_claims
+
+    table = study_claims.evaluate_files(args.config, args.metrics, args.lens, args.causal, args.comparison_ood)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(table[["claim", "status", "measured"]].to_string(index=False))
 
 
-def cmd_report(args) -> None:
+def report_arguments(p):
+    p.add_argument("--name", required=True)
+    p.add_argument("--description", default="")
+    p.add_argument("--figures", type=Path, nargs="+", required=True)
+    p.add_argument("--captions", type=Path, nargs="+", required=True, help="one caption file per figure kind")
+    p.add_argument("--claims", type=Path, required=True)
+    p.add_argument("--runs", type=Path, nargs="+", required=True)
+    p.add_argument("--out", type=Path, required=True)
+
+
+def report(args) -> None:
     import pandas as pd
 
-    from grokstudy import report
+    from grokstudy import report as study_report
 
-    report.build(args.name, args.description, args.figures, pd.read_csv(args.claims), args.runs, args.out)
+    captions = study_report.read_captions(args.captions)
+    study_report.build(args.name, args.description, args.figures, captions, pd.read_csv(args.claims), args.runs, args.out)
+
+
+def _preset_arguments(p):
+    p.add_argument("--configfile", type=Path, default=DEFAULT_PRESET)
 
 
 def _preset(configfile: Path) -> tuple[Path, Path]:
@@ -125,24 +180,45 @@ def _preset(configfile: Path) -> tuple[Path, Path]:
     root = Path.cwd()
     if not (root / "Snakefile").exists():
         raise ArtifactError(f"run this from the repository root (no Snakefile in {root})")
-    return root, root / "results" / config.load(configfile)["name"]
+    results = root / "results" / config.load(configfile)["name"]
+    inside(results, root / "results", "seal or restore")
+    return root, results
 
 
-def cmd_seal(args) -> None:
-    from grokstudy.artifacts.seal import seal
-
-    root, results = _preset(args.configfile)
-    seal(root, str(args.configfile), results)
-
-
-def cmd_restore(args) -> None:
-    from grokstudy.artifacts.restore import restore
+def seal(args) -> None:
+    from grokstudy.artifacts.seal import seal as seal_preset
 
     root, results = _preset(args.configfile)
-    restore(root, str(args.configfile), results, chosen=args.only)
+    seal_preset(root, str(args.configfile), results)
 
 
-def cmd_bench(args) -> None:
+def restore_arguments(p):
+    _preset_arguments(p)
+    p.add_argument("--only", nargs="+", metavar="CLASS", default=None,
+                   help="pull only these classes (and what they need), e.g. --only figures probes")
+
+
+def restore(args) -> None:
+    from grokstudy.artifacts.restore import restore as restore_preset
+
+    root, results = _preset(args.configfile)
+    restore_preset(root, str(args.configfile), results, chosen=args.only)
+
+
+def bench_arguments(p):
+    _preset_arguments(p)
+    p.add_argument("--run", required=True, help="the run whose model, data and batch size are measured")
+    p.add_argument("--loops", nargs="+", default=["reference", "fast", "fast-concurrent"],
+                   choices=["reference", "fast", "fast-concurrent"])
+    p.add_argument("--steps", type=int, default=30, help="timed steps per loop")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--processes", type=int, default=2, help="processes for fast-concurrent")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--compile", action="store_true", help="capture the fast step with torch.compile (the preset's setting otherwise)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results.csv"))
+
+
+def bench(args) -> None:
     from grokstudy.benchmark.measure import append_rows, benchmark
 
     rows = benchmark(args.configfile, args.run, args.loops, args.steps, args.warmup, args.processes, args.device,
@@ -151,110 +227,36 @@ def cmd_bench(args) -> None:
     print(f"appended {len(rows)} rows to {args.out}")
 
 
+def _restore_epilog() -> str:
+    from grokstudy.artifacts.classes import ARTIFACT_CLASSES
+
+    return "classes: " + "; ".join(f"{c.name}: {c.contents}" for c in ARTIFACT_CLASSES.values())
+
+
+# name, help, arguments, handler
+COMMANDS = (
+    ("validate", "check a preset before any job runs", validate_arguments, validate),
+    ("prepare", "generate one dataset", prepare_arguments, prepare),
+    ("train", "train (or resume) one run", train_arguments, train),
+    ("probe", "probe every checkpoint of a run", probe_arguments, probe),
+    ("probe-null", "probe randomly initialized networks", probe_null_arguments, probe_null),
+    ("trace", "causal tracing of every checkpoint of a composition run, and of null networks", trace_arguments, trace),
+    ("figure", "draw one figure", figure_arguments, figure),
+    ("claims", "check the paper's claims against this preset's results", claims_arguments, claims),
+    ("report", "assemble the HTML report", report_arguments, report),
+    ("seal", "record an up-to-date preset's artifacts in DVC and push them (author)", _preset_arguments, seal),
+    ("restore", "pull a preset's sealed artifacts; Snakemake then reruns nothing", restore_arguments, restore),
+    ("bench", "training speed: the original loop's costs against the fast path", bench_arguments, bench),
+)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="grokstudy", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser("validate", help="check a preset against the schema")
-    s.add_argument("--configfile", type=Path, required=True)
-    s.set_defaults(func=cmd_validate)
-
-    s = sub.add_parser("prepare", help="generate one dataset")
-    s.add_argument("--params", type=_json, required=True, help="the dataset's config section as JSON")
-    s.add_argument("--out", type=Path, required=True)
-    s.set_defaults(func=cmd_prepare)
-
-    s = sub.add_parser("train", help="train (or resume) one run")
-    s.add_argument("--run-params", type=_json, required=True)
-    s.add_argument("--model-params", type=_json, required=True)
-    s.add_argument("--data", type=Path, required=True)
-    s.add_argument("--out", type=Path, required=True, help="directory for metrics and the run summary")
-    s.add_argument("--checkpoints", type=Path, default=None, help="checkpoint directory (default: OUT/checkpoints)")
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--stop-after-step", type=int, default=None, help=argparse.SUPPRESS)
-    s.set_defaults(func=cmd_train)
-
-    for name, func, help_text in (("probe", cmd_probe, "probe every checkpoint of a run"),
-                                  ("probe-null", cmd_probe_null, "probe randomly initialized networks")):
-        s = sub.add_parser(name, help=help_text)
-        s.add_argument("--run", required=True)
-        s.add_argument("--task", required=True, choices=["composition", "comparison"])
-        s.add_argument("--data", type=Path, required=True)
-        s.add_argument("--probes", type=_json, required=True)
-        s.add_argument("--threads", type=int, default=1)
-        s.set_defaults(func=func)
-        if name == "probe":
-            s.add_argument("--run-dir", type=Path, required=True)
-            s.add_argument("--checkpoints", type=Path, default=None, help="default: RUN_DIR/checkpoints")
-            s.add_argument("--out-lens", type=Path, required=True)
-            s.add_argument("--out-accuracy", type=Path, required=True)
-        else:
-            s.add_argument("--model-params", type=_json, required=True)
-            s.add_argument("--out", type=Path, required=True)
-
-    s = sub.add_parser("trace", help="causal tracing of every checkpoint of a composition run, and of null networks")
-    s.add_argument("--run", required=True)
-    s.add_argument("--data", type=Path, required=True)
-    s.add_argument("--checkpoints", type=Path, required=True)
-    s.add_argument("--model-params", type=_json, required=True)
-    s.add_argument("--probes", type=_json, required=True)
-    s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--out", type=Path, required=True)
-    s.set_defaults(func=cmd_trace)
-
-    s = sub.add_parser("figure", help="draw one figure")
-    s.add_argument("kind", choices=["accuracy_curves", "phi_sweep", "weight_decay", "logit_lens", "causal_tracing"])
-    s.add_argument("--inputs", type=Path, nargs="+", required=True)
-    s.add_argument("--config", type=_json, default={}, help="datasets and runs sections as JSON")
-    s.add_argument("--dpi", type=int, default=150)
-    s.add_argument("--step-axis", choices=["log", "linear"], default="log", help="accuracy curves only")
-    s.add_argument("--out-prefix", type=Path, required=True)
-    s.set_defaults(func=cmd_figure)
-
-    s = sub.add_parser("claims", help="check the paper's claims against this preset's results")
-    s.add_argument("--config", type=_json, required=True)
-    s.add_argument("--metrics", type=Path, nargs="+", required=True)
-    s.add_argument("--lens", type=Path, nargs="*", default=[])
-    s.add_argument("--causal", type=Path, nargs="*", default=[], help="causal tracing tables")
-    s.add_argument("--comparison-ood", type=Path, default=None)
-    s.add_argument("--out", type=Path, required=True)
-    s.set_defaults(func=cmd_claims)
-
-    s = sub.add_parser("report", help="assemble the HTML report")
-    s.add_argument("--name", required=True)
-    s.add_argument("--description", default="")
-    s.add_argument("--figures", type=Path, nargs="+", required=True)
-    s.add_argument("--claims", type=Path, required=True)
-    s.add_argument("--runs", type=Path, nargs="+", required=True)
-    s.add_argument("--out", type=Path, required=True)
-    s.set_defaults(func=cmd_report)
-
-    s = sub.add_parser("seal", help="record an up-to-date preset's artifacts in DVC and push them (author)")
-    s.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
-    s.set_defaults(func=cmd_seal)
-
-    from grokstudy.artifacts.classes import ARTIFACT_CLASSES
-
-    s = sub.add_parser("restore", help="pull a preset's sealed artifacts; Snakemake then reruns nothing",
-                       epilog="classes: " + "; ".join(f"{c.name}: {c.contents}" for c in ARTIFACT_CLASSES.values()))
-    s.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
-    s.add_argument("--only", nargs="+", metavar="CLASS", default=None,
-                   help="pull only these classes (and what they need), e.g. --only figures probes")
-    s.set_defaults(func=cmd_restore)
-
-    s = sub.add_parser("bench", help="training speed: the original loop's costs against the fast path")
-    s.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
-    s.add_argument("--run", required=True, help="the run whose model, data and batch size are measured")
-    s.add_argument("--loops", nargs="+", default=["reference", "fast", "fast-concurrent"],
-                   choices=["reference", "fast", "fast-concurrent"])
-    s.add_argument("--steps", type=int, default=30, help="timed steps per loop")
-    s.add_argument("--warmup", type=int, default=5)
-    s.add_argument("--processes", type=int, default=2, help="processes for fast-concurrent")
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--compile", action="store_true", help="capture the fast step with torch.compile (the preset's setting otherwise)")
-    s.add_argument("--out", type=Path, default=Path("benchmarks/results.csv"))
-    s.set_defaults(func=cmd_bench)
+    for name, help_text, arguments, handler in COMMANDS:
+        s = sub.add_parser(name, help=help_text, epilog=_restore_epilog() if name == "restore" else None)
+        arguments(s)
+        s.set_defaults(func=handler)
     return p
 
 

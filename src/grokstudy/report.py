@@ -7,24 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
-CAPTIONS = {
-    "accuracy_curves": "Accuracy of every split against training step (log axis), as in the paper's Figure 1: "
-    "composition (left) and comparison (right). Grokking shows as ID test accuracy rising long after training accuracy saturates.",
-    "phi_sweep": "ID test accuracy (solid) and training two-hop accuracy (dashed) for each inferred/atomic ratio phi, "
-    "as in the paper's Figure 2a: a higher phi generalizes sooner.",
-    "weight_decay": "The same for two weight decays on the same data: a larger weight decay speeds up grokking.",
-    "logit_lens": "Logit lens: mean reciprocal rank of the bridge entity (r1) and of the answer (r2) decoded from each layer's "
-    "residual stream. Top: trained network across checkpoints. Bottom: final checkpoint against nulls (step-0 checkpoint, "
-    "randomly initialized networks, analytic chance), with bootstrap confidence intervals.",
-    "causal_tracing": "Causal tracing (composition): the drop in the probability of the correct answer when one hidden state "
-    "(layer, position) of a two-hop query is replaced by its value on the same query with another head entity. "
-    "Rows 1-2: trained network across checkpoints on training and ID test two-hop queries. Bottom: final checkpoint per layer "
-    "against nulls (step-0 checkpoint, randomly initialized networks), with bootstrap confidence intervals.",
-}
+def read_captions(paths: list[Path]) -> dict[str, str]:
+    """Figure captions by kind, one text file each (workflow/report/<kind>.rst, shared with Snakemake's report)."""
+    return {Path(p).stem: " ".join(Path(p).read_text().split()) for p in paths}
 
 
-def _caption(stem: str) -> str:
-    for key, text in CAPTIONS.items():
+def _caption(stem: str, captions: dict[str, str]) -> str:
+    for key, text in captions.items():
         if stem.startswith(key):
             return text
     return stem
@@ -34,7 +23,8 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, border=0, classes="tbl")
 
 
-def build(name: str, description: str, figures: list[Path], claims: pd.DataFrame, run_summaries: list[Path], out: Path) -> None:
+def build(name: str, description: str, figures: list[Path], captions: dict[str, str], claims: pd.DataFrame,
+          run_summaries: list[Path], out: Path) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = []
@@ -51,7 +41,7 @@ def build(name: str, description: str, figures: list[Path], claims: pd.DataFrame
         stem = Path(figure).stem
         sections.append(
             f'<figure><img src="{html.escape(rel)}" alt="{html.escape(stem)}"><figcaption><b>{html.escape(stem)}.</b> '
-            f"{html.escape(_caption(stem))} Data: <a href=\"{html.escape(rel[:-4])}.csv\">CSV</a>, "
+            f"{html.escape(_caption(stem, captions))} Data: <a href=\"{html.escape(rel[:-4])}.csv\">CSV</a>, "
             f"<a href=\"{html.escape(rel[:-4])}.pdf\">PDF</a>.</figcaption></figure>"
         )
     passed = int((claims["status"] == "pass").sum())

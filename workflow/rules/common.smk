@@ -1,21 +1,17 @@
-# Shared definitions: the validated preset, result paths and the source files each step depends on.
+# Shared definitions: the validated preset, result paths, each job's settings and source files.
 import json
 from glob import glob
 
-import yaml
-
 from grokstudy import config as study_config
 from grokstudy import sources as code
+from grokstudy.config import job_settings
+from grokstudy.config.model import NAME_REGEX
 from grokstudy.errors import ConfigError
 
-DEFAULT_CONFIGFILE = "config/config.yaml"
-
-if not config:
-    with open(DEFAULT_CONFIGFILE) as handle:
-        config.update(yaml.safe_load(handle))
-
+# The workflow profile (profiles/default) names config/config.yaml as the default --configfile,
+# so an empty or broken preset is refused here instead of silently replaced by the default.
 try:
-    STUDY = study_config.resolve(config)
+    STUDY = study_config.for_snakemake(workflow.overwrite_configfiles, config)
 except ConfigError as error:
     raise WorkflowError(f"invalid preset, nothing was run: {error}") from None
 
@@ -38,8 +34,17 @@ FIGURE_SOURCES = sources(*code.FIGURE_CODE)
 REPORT_SOURCES = sources(*code.REPORT_CODE)
 
 
+def as_json(value):
+    return json.dumps(value, sort_keys=True)
+
+
+def settings(view, *names):
+    """A job's settings as a JSON param: `view` (from job_settings) picks what the job uses."""
+    return lambda wildcards: as_json(view(STUDY, *(getattr(wildcards, name) for name in names)))
+
+
 def run_task(run):
-    return STUDY["datasets"][STUDY["runs"][run]["dataset"]]["task"]
+    return job_settings.task(STUDY, run)
 
 
 def training_cost(run):
@@ -59,20 +64,24 @@ def checkpoint_dir(run):
     return f"{RESULTS}/checkpoints/{run}"
 
 
-def as_json(value):
-    return json.dumps(value, sort_keys=True)
-
-
 def figure_files(stem):
     return [f"{RESULTS}/figures/{stem}.{ext}" for ext in FIGURE_FORMATS]
 
 
+def caption(kind):
+    """The caption file of a figure kind: the study's report and Snakemake's --report both read it."""
+    return f"workflow/report/{kind}.rst"
+
+
+def figure_outputs(stem, kind, subcategory=None):
+    """A figure's files, the PNG first and marked for Snakemake's --report with its caption."""
+    png, *rest = figure_files(stem)
+    marked = report(png, caption=f"../../{caption(kind)}", category="Figures", subcategory=subcategory)
+    return [marked, *rest]
+
+
 def metrics_of(runs):
     return [f"{RESULTS}/runs/{run}/metrics.parquet" for run in runs]
-
-
-def figure_config(runs):
-    return as_json({"datasets": STUDY["datasets"], "runs": {r: STUDY["runs"][r] for r in runs}})
 
 
 def figure_prefix(wildcards, output):
@@ -85,25 +94,28 @@ def comparison_ood_split():
     return [f"{dataset_dir(run)}/eval/test_inferred_ood.parquet"] if run else []
 
 
-LENS_FIGURES = [f"logit_lens_{run}" for run in STUDY["probes"]["runs"]]
+PROBED_RUNS = STUDY["probes"]["runs"]
+LENS_FIGURES = [f"logit_lens_{run}" for run in PROBED_RUNS]
 # Causal tracing corrupts the head entity of a two-hop query: composition runs only.
-TRACED_RUNS = [run for run in STUDY["probes"]["runs"] if run_task(run) == "composition"]
+TRACED_RUNS = [run for run in PROBED_RUNS if run_task(run) == "composition"]
 CAUSAL_TABLES = [f"{RESULTS}/probes/{run}/causal_tracing.parquet" for run in TRACED_RUNS]
 CAUSAL_FIGURES = [f"causal_tracing_{run}" for run in TRACED_RUNS]
 # The weight-decay contrast is optional: it costs a run that the CPU preset cannot afford.
 CURVE_FIGURES = [c for c in ("accuracy_curves", "phi_sweep", "weight_decay") if c in STUDY["figures"]]
 FIGURE_STEMS = [*CURVE_FIGURES, *LENS_FIGURES, *CAUSAL_FIGURES]
+FIGURE_KINDS = [*CURVE_FIGURES, "logit_lens", *(["causal_tracing"] if TRACED_RUNS else [])]
 ALL_FIGURES = [f for stem in FIGURE_STEMS for f in figure_files(stem)]
 ALL_DATASETS = [f"{RESULTS}/data/{dataset}/manifest.json" for dataset in STUDY["datasets"]]
 ALL_PROBE_TABLES = [
     f"{RESULTS}/probes/{run}/{table}.parquet"
-    for run in STUDY["probes"]["runs"]
+    for run in PROBED_RUNS
     for table in ("logit_lens", "checkpoint_accuracy", "null_logit_lens")
 ] + CAUSAL_TABLES
 REPORT = f"{RESULTS}/report/index.html"
 CLAIMS = f"{RESULTS}/report/claims.csv"
 
 
+# The same pattern as the preset's names: nothing a wildcard matches can leave its directory.
 wildcard_constraints:
-    run="[A-Za-z0-9_.-]+",
-    dataset="[A-Za-z0-9_.-]+",
+    run=NAME_REGEX,
+    dataset=NAME_REGEX,

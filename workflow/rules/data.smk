@@ -10,7 +10,7 @@ rule prepare_dataset:
         eval_splits=expand(f"{RESULTS}/data/{{{{dataset}}}}/eval/{{split}}.parquet", split=EVAL_SPLITS),
         tokenizer=f"{RESULTS}/data/{{dataset}}/tokenizer/tokenizer.json",
     params:
-        dataset=lambda w: as_json(STUDY["datasets"][w.dataset]),
+        dataset=settings(job_settings.dataset, "dataset"),
         out_dir=lambda w, output: str(Path(output.manifest).parent),
     # The dataset of the longest run first, so that run takes the first free lane.
     priority: lambda w: dataset_cost(w.dataset)

@@ -11,19 +11,19 @@ for curve in CURVE_FIGURES:
             metrics=metrics_of(STUDY["figures"][curve]["runs"]),
             code=FIGURE_SOURCES,
         output:
-            figure_files(curve),
+            figure_outputs(curve, curve),
         params:
             kind=curve,
-            config=figure_config(STUDY["figures"][curve]["runs"]),
+            labels=as_json(job_settings.curve_labels(STUDY, STUDY["figures"][curve]["runs"])),
             dpi=STUDY["figures"]["dpi"],
-            step_axis=STUDY["figures"][curve].get("step_axis", "log"),
+            step_axis=STUDY["figures"][curve]["step_axis"],
             prefix=figure_prefix,
         log:
             f"{LOGS}/figures/{curve}.log",
         conda:
             ENV
         shell:
-            "grokstudy figure {params.kind} --inputs {input.metrics} --config {params.config:q}"
+            "grokstudy figure {params.kind} --inputs {input.metrics} --labels {params.labels:q}"
             " --dpi {params.dpi} --step-axis {params.step_axis} --out-prefix {params.prefix} > {log} 2>&1"
 
 
@@ -34,7 +34,7 @@ rule figure_logit_lens:
         nulls=f"{RESULTS}/probes/{{run}}/null_logit_lens.parquet",
         code=FIGURE_SOURCES,
     output:
-        figure_files("logit_lens_{run}"),
+        figure_outputs("logit_lens_{run}", "logit_lens", subcategory="{run}"),
     params:
         dpi=STUDY["figures"]["dpi"],
         prefix=figure_prefix,
@@ -53,7 +53,7 @@ rule figure_causal_tracing:
         table=f"{RESULTS}/probes/{{run}}/causal_tracing.parquet",
         code=FIGURE_SOURCES,
     output:
-        figure_files("causal_tracing_{run}"),
+        figure_outputs("causal_tracing_{run}", "causal_tracing", subcategory="{run}"),
     params:
         dpi=STUDY["figures"]["dpi"],
         prefix=figure_prefix,

@@ -11,7 +11,7 @@ rule probe_checkpoints:
         lens=f"{RESULTS}/probes/{{run}}/logit_lens.parquet",
         accuracy=f"{RESULTS}/probes/{{run}}/checkpoint_accuracy.parquet",
     params:
-        probes=as_json(STUDY["probes"]),
+        probes=as_json(job_settings.checkpoint_probes(STUDY)),
         task=lambda w: run_task(w.run),
         data_dir=lambda w: dataset_dir(w.run),
         run_dir=lambda w, input: str(Path(input.summary).parent),
@@ -34,8 +34,8 @@ rule probe_null_networks:
     output:
         lens=f"{RESULTS}/probes/{{run}}/null_logit_lens.parquet",
     params:
-        probes=as_json(STUDY["probes"]),
-        model=lambda w: as_json(STUDY["models"][STUDY["runs"][w.run]["model"]]),
+        probes=as_json(job_settings.null_probes(STUDY)),
+        model=settings(job_settings.model, "run"),
         task=lambda w: run_task(w.run),
         data_dir=lambda w: dataset_dir(w.run),
     threads: STUDY["threads_per_job"]
@@ -57,8 +57,8 @@ rule trace_causal_effects:
     output:
         f"{RESULTS}/probes/{{run}}/causal_tracing.parquet",
     params:
-        probes=as_json(STUDY["probes"]),
-        model=lambda w: as_json(STUDY["models"][STUDY["runs"][w.run]["model"]]),
+        probes=as_json(job_settings.null_probes(STUDY)),
+        model=settings(job_settings.model, "run"),
         data_dir=lambda w: dataset_dir(w.run),
         checkpoints=lambda w: checkpoint_dir(w.run),
     threads: STUDY["threads_per_job"]

@@ -12,7 +12,7 @@ rule claims:
     output:
         CLAIMS,
     params:
-        config=as_json({k: STUDY[k] for k in ("datasets", "runs", "claims")}),
+        config=as_json(job_settings.claims(STUDY)),
         comparison_ood=lambda w, input: f"--comparison-ood {input.comparison_ood}" if input.comparison_ood else "",
     log:
         f"{LOGS}/claims.log",
@@ -27,6 +27,7 @@ rule report:
     input:
         figures=[f"{RESULTS}/figures/{stem}.png" for stem in FIGURE_STEMS],
         tables=ALL_FIGURES,
+        captions=[caption(kind) for kind in FIGURE_KINDS],
         claims=CLAIMS,
         summaries=[f"{RESULTS}/runs/{run}/run.json" for run in STUDY["runs"]],
         code=REPORT_SOURCES,
@@ -41,5 +42,5 @@ rule report:
         ENV
     shell:
         "grokstudy report --name {params.name:q} --description {params.description:q}"
-        " --figures {input.figures} --claims {input.claims} --runs {input.summaries}"
+        " --figures {input.figures} --captions {input.captions} --claims {input.claims} --runs {input.summaries}"
         " --out {output} > {log} 2>&1"

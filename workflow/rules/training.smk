@@ -11,8 +11,8 @@ rule train:
         metrics=f"{RESULTS}/runs/{{run}}/metrics.parquet",
         summary=f"{RESULTS}/runs/{{run}}/run.json",
     params:
-        run=lambda w: as_json(STUDY["runs"][w.run]),
-        model=lambda w: as_json(STUDY["models"][STUDY["runs"][w.run]["model"]]),
+        run=settings(job_settings.training, "run"),
+        model=settings(job_settings.model, "run"),
         data_dir=lambda w: dataset_dir(w.run),
         out_dir=lambda w, output: str(Path(output.metrics).parent),
         checkpoints=lambda w: checkpoint_dir(w.run),

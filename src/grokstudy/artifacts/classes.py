@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from grokstudy.paths import inside
+
 
 @dataclass(frozen=True)
 class ArtifactClass:
@@ -50,7 +52,11 @@ def snakemake_target(names) -> str | None:
 
 
 def directories(results: Path, names) -> list[Path]:
-    return [results / d for n in names for d in ARTIFACT_CLASSES[n].directories]
+    """The class directories under results/<preset>/; none may resolve outside it."""
+    found = [results / d for n in names for d in ARTIFACT_CLASSES[n].directories]
+    for directory in found:
+        inside(directory, results, "seal or restore")
+    return found
 
 
 def pointer(directory: Path) -> Path:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from grokstudy.artifacts import classes, dvc_repo, git_tree, integrity, workflow_state
 from grokstudy.errors import ArtifactError
+from grokstudy.paths import inside
 
 
 def _refuse_local_changes(root: Path) -> None:
@@ -23,6 +24,7 @@ def _remove_touched_logs(logs: Path, existing: set[Path]) -> None:
     for path in sorted(logs.rglob("*"), reverse=True):
         if path in existing:
             continue
+        inside(path, logs, "remove")
         if path.is_file() and path.stat().st_size == 0:
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):

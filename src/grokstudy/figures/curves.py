@@ -14,14 +14,9 @@ SPLIT_LABELS = {
 }
 
 
-def label_runs(metrics: pd.DataFrame, runs: dict, config: dict) -> pd.DataFrame:
-    """Attach the run's task, phi and weight decay to each metrics row; drop step 0 (log axis)."""
-    rows = []
-    for name, frame in metrics.groupby("run", sort=False):
-        run = runs[name]
-        dataset = config["datasets"][run["dataset"]]
-        rows.append(frame.assign(task=dataset["task"], phi=dataset["phi"], weight_decay=run["weight_decay"]))
-    out = pd.concat(rows, ignore_index=True)
+def label_runs(metrics: pd.DataFrame, labels: list[dict]) -> pd.DataFrame:
+    """Each run's rows in the labels' order, with its task, phi and weight decay; step 0 dropped (log axis)."""
+    out = pd.concat([metrics[metrics["run"] == label["run"]].assign(**label) for label in labels], ignore_index=True)
     return out[(out["step"] > 0) & out["split"].isin(SPLIT_ORDER)].reset_index(drop=True)
 
 

@@ -9,6 +9,7 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from grokstudy import provenance
 from grokstudy.batching import encode
 from grokstudy.data import store
 from grokstudy.evaluation import evaluate_split
@@ -123,3 +124,30 @@ def write_table(frame: pd.DataFrame, path: Path, meta: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def probe_and_write(run_name: str, task: str, run_dir: Path, data_dir: Path, probes: dict, threads: int,
+                    checkpoint_dir: Path | None, out_lens: Path, out_accuracy: Path) -> tuple[float, int]:
+    """Probe a run's checkpoints into its two tables; returns (max |reloaded - logged accuracy|, checkpoints)."""
+    lens, accuracy = probe_run(run_name, task, run_dir, data_dir, probes, threads=threads, checkpoint_dir=checkpoint_dir)
+    fingerprint = json.loads((Path(run_dir) / "run.json").read_text())["fingerprint"]
+    meta = {"probes": probes, "versions": provenance.versions(), "run_fingerprint": fingerprint}
+    write_table(lens, out_lens, meta)
+    write_table(accuracy, out_accuracy, meta)
+    gap = float((accuracy["accuracy"] - accuracy["accuracy_logged"]).abs().max())
+    return gap, int(accuracy["step"].nunique())
+
+
+def probe_nulls_and_write(run_name: str, task: str, model_params: dict, data_dir: Path, probes: dict, threads: int,
+                          out: Path) -> None:
+    nulls = probe_nulls(run_name, task, model_params, data_dir, probes, threads=threads)
+    write_table(nulls, out, {"probes": probes, "model_params": model_params, "versions": provenance.versions()})
+
+
+def trace_and_write(run_name: str, model_params: dict, data_dir: Path, probes: dict, checkpoint_dir: Path, threads: int,
+                    out: Path) -> pd.DataFrame:
+    """Trace a run into its table; returns the final checkpoint's effects on training queries (layer x position)."""
+    table = trace_run(run_name, model_params, data_dir, probes, checkpoint_dir, threads=threads)
+    write_table(table, out, {"probes": probes, "model_params": model_params, "versions": provenance.versions()})
+    final = table[(table["network"] == "trained") & (table["step"] == table["step"].max()) & (table["split"] == "train_inferred")]
+    return final.pivot_table(index="layer", columns="position", values="effect").round(3)

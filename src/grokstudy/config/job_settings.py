@@ -1,0 +1,57 @@
+"""What each job of the workflow reads from the preset, and nothing more.
+
+Snakemake reruns a job when its `params` change, so a job's params hold exactly the settings
+that job uses: an edit to one run's settings reruns that run's jobs, not its neighbours'.
+Names that only place files (a run's dataset and model names) are left out: the paths carry them.
+"""
+
+CHECKPOINT_PROBE_KEYS = ("max_queries", "bootstrap_resamples", "confidence")
+NULL_PROBE_KEYS = (*CHECKPOINT_PROBE_KEYS, "null_seeds")
+# What the claims compare runs by: their task, world, phi, weight decay and model.
+CLAIM_RUN_KEYS = ("dataset", "model", "weight_decay")
+CLAIM_DATASET_KEYS = ("task", "phi", "entities", "relations", "out_degree", "seed")
+
+
+def _pick(section: dict, keys) -> dict:
+    return {key: section[key] for key in keys if key in section}
+
+
+def dataset(preset: dict, name: str) -> dict:
+    return preset["datasets"][name]
+
+
+def training(preset: dict, run: str) -> dict:
+    return {key: value for key, value in preset["runs"][run].items() if key not in ("dataset", "model")}
+
+
+def model(preset: dict, run: str) -> dict:
+    return preset["models"][preset["runs"][run]["model"]]
+
+
+def task(preset: dict, run: str) -> str:
+    return preset["datasets"][preset["runs"][run]["dataset"]]["task"]
+
+
+def checkpoint_probes(preset: dict) -> dict:
+    return _pick(preset["probes"], CHECKPOINT_PROBE_KEYS)
+
+
+def null_probes(preset: dict) -> dict:
+    return _pick(preset["probes"], NULL_PROBE_KEYS)
+
+
+def curve_labels(preset: dict, runs: list[str]) -> list[dict]:
+    """Per run, in the figure's order, what an accuracy-curve figure prints beside it."""
+    return [
+        {"run": run, "task": task(preset, run), "phi": dataset(preset, preset["runs"][run]["dataset"])["phi"],
+         "weight_decay": preset["runs"][run]["weight_decay"]}
+        for run in runs
+    ]
+
+
+def claims(preset: dict) -> dict:
+    """The claim criteria, and per run and dataset only the facts the claims group runs by."""
+    runs = {run: _pick(settings, CLAIM_RUN_KEYS) for run, settings in preset["runs"].items()}
+    used = {settings["dataset"] for settings in runs.values()}
+    datasets = {name: _pick(preset["datasets"][name], CLAIM_DATASET_KEYS) for name in sorted(used)}
+    return {"claims": preset["claims"], "runs": runs, "datasets": datasets}

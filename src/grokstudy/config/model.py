@@ -1,0 +1,149 @@
+"""The preset as typed models: defaults, types, ranges and descriptions in one place.
+
+Pydantic rather than dataclasses: it validates nested mappings with exact error locations,
+refuses 200.0 where an integer is meant (strict mode), and writes the JSON schema that
+`workflow/schemas/preset.schema.json` holds, descriptions included. Cross-references between
+sections are checked in `grokstudy.config.checks`.
+"""
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+# Names become directory names under results/<preset>/: no separators, no leading dot (so
+# neither "." nor ".."), no whitespace or newline.
+NAME_REGEX = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"
+NAME_PATTERN = f"^{NAME_REGEX}$"
+TASKS = ("composition", "comparison")
+DEVICES = ("auto", "cpu", "cuda")
+CURVE_FIGURES = ("accuracy_curves", "phi_sweep", "weight_decay")
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description="a name used in paths: letters, digits, _ . -; no leading dot")]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+OpenFraction = Annotated[float, Field(gt=0, lt=1)]
+Probability = Annotated[float, Field(gt=0, le=1)]
+
+
+class Section(BaseModel):
+    """Unknown keys are errors (a typo must not be ignored); integers must be integers."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class DatasetFields(Section):
+    ood_fraction: Annotated[OpenFraction, Field(description="share of atomic facts (composition) or entities per attribute (comparison) held out as OOD")]
+    test_id_fraction: Annotated[OpenFraction, Field(description="share of ID two-hop candidates held out as the ID test split")]
+    phi: Annotated[float, Field(gt=0, le=1000, description="inferred training facts per ID atomic fact")]
+    max_eval_items: Annotated[int, Field(ge=10, le=100_000, description="items per evaluation split at most")]
+    seed: Annotated[Seed, Field(description="seed of the generated world")]
+
+
+class CompositionDataset(DatasetFields):
+    task: Literal["composition"]
+    entities: Annotated[int, Field(ge=2, le=1_000_000)]
+    relations: Annotated[int, Field(ge=1, le=100_000)]
+    out_degree: Annotated[int, Field(ge=1, le=100_000, description="distinct relations per head entity, at most relations")]
+
+
+class ComparisonDataset(DatasetFields):
+    task: Literal["comparison"]
+    entities: Annotated[int, Field(ge=4, le=1_000_000)]
+    attributes: Annotated[int, Field(ge=1, le=10_000)]
+    values: Annotated[int, Field(ge=2, le=10_000, description="ordinal values per attribute")]
+
+
+Dataset = Annotated[Union[CompositionDataset, ComparisonDataset], Field(discriminator="task")]
+
+
+class ModelSpec(Section):
+    d_model: Annotated[int, Field(ge=2, le=16384)]
+    layers: Annotated[int, Field(ge=1, le=128)]
+    heads: Annotated[int, Field(ge=1, le=256, description="attention heads; must divide d_model")]
+    dropout: Annotated[float, Field(ge=0, le=0.9)]
+    mlp_ratio: Annotated[int, Field(ge=1, le=16)] = 4
+    max_positions: Annotated[int, Field(ge=5, le=4096)] = 8
+
+
+class CheckpointSchedule(Section):
+    count: Annotated[int, Field(ge=2, le=1000, description="checkpoints per run, step 0 and the last step included")]
+    dense_fraction: Annotated[OpenFraction, Field(description="the early share of training that gets dense checkpoints")]
+    dense_count: Annotated[int, Field(ge=1, le=1000, description="checkpoints inside the dense part; below count")]
+
+
+class RunSettings(Section):
+    """One training run. Every key may also be given once under run_defaults."""
+
+    dataset: Name
+    model: Name
+    seed: Annotated[Seed, Field(description="seed of the initialization and of the batch order")]
+    steps: Annotated[int, Field(ge=1, le=100_000_000)]
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000)]
+    lr: Annotated[float, Field(gt=0, le=1)]
+    betas: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]
+    weight_decay: Annotated[float, Field(ge=0, le=10)]
+    warmup_steps: Annotated[int, Field(ge=0, le=100_000_000)]
+    grad_clip: Annotated[float, Field(ge=0, le=1000, description="gradient norm clip; 0 turns clipping off")]
+    eval_every: Annotated[int, Field(ge=1, le=100_000_000)]
+    checkpoints: CheckpointSchedule
+    compile: Annotated[bool, Field(description="capture the training step with torch.compile")] = False
+
+
+def _every_key_optional(model: type[Section], name: str, doc: str) -> type[Section]:
+    """The same keys, types and ranges as `model`, each optional (for a defaults section)."""
+    fields = {
+        key: (Annotated[info.annotation, Field(), *info.metadata] | None, Field(None, description=info.description))
+        for key, info in model.model_fields.items()
+    }
+    return create_model(name, __base__=Section, __doc__=doc, **fields)
+
+
+RunDefaults = _every_key_optional(RunSettings, "RunDefaults", "Keys shared by every run; a run's own keys win.")
+
+
+class ProbeSettings(Section):
+    runs: Annotated[list[Name], Field(min_length=1, description="runs whose checkpoints are probed")]
+    null_seeds: Annotated[list[Seed], Field(min_length=2, description="seeds of the random-init null networks")]
+    max_queries: Annotated[int, Field(ge=10, le=100_000, description="queries per split and probe site")]
+    bootstrap_resamples: Annotated[int, Field(ge=50, le=100_000)]
+    confidence: Annotated[float, Field(ge=0.5, lt=1, description="level of every bootstrap interval")]
+
+
+class CurveFigure(Section):
+    runs: Annotated[list[Name], Field(min_length=1)]
+    step_axis: Literal["log", "linear"] = "log"
+
+
+class FigureSettings(Section):
+    """Curve figures by their runs; logit-lens and causal-tracing figures come with every probed run."""
+
+    accuracy_curves: Annotated[CurveFigure, Field(description="accuracy against step per split, one panel per run")]
+    phi_sweep: Annotated[CurveFigure, Field(description="ID accuracy across phi")]
+    weight_decay: Annotated[CurveFigure | None, Field(description="ID accuracy across weight decay (optional)")] = None
+    dpi: Annotated[int, Field(ge=50, le=600)]
+
+
+class ClaimSettings(Section):
+    fit_threshold: Annotated[Probability, Field(description="train two-hop accuracy that counts as fitted")]
+    generalize_threshold: Annotated[Probability, Field(description="ID test accuracy that counts as generalized")]
+    memorized_threshold: Annotated[Probability, Field(description="training accuracy that marks the end of memorization")]
+    delay_ratio: Annotated[float, Field(ge=1, le=1000, description="how much later ID generalizes than training fits")]
+    ood_ceiling: Annotated[float, Field(ge=0, le=1)]
+    comparison_margin: Annotated[float, Field(ge=0, le=1)]
+    grokking_run: Name | None = None
+    comparison_run: Name | None = None
+
+
+class Preset(Section):
+    """A study preset: datasets, models, runs, probes, figures and claims."""
+
+    name: Annotated[Name, Field(description="results go to results/<name>/")]
+    description: Annotated[str, Field(max_length=2000)] = ""
+    device: Annotated[Literal["auto", "cpu", "cuda"], Field(description="auto: cuda when a GPU is visible")]
+    threads_per_job: Annotated[int, Field(ge=1, le=256, description="torch threads per job")]
+    datasets: Annotated[dict[Name, Dataset], Field(min_length=1)]
+    models: Annotated[dict[Name, ModelSpec], Field(min_length=1)]
+    run_defaults: RunDefaults = RunDefaults()
+    runs: Annotated[dict[Name, RunSettings], Field(min_length=1)]
+    probes: ProbeSettings
+    figures: FigureSettings
+    claims: ClaimSettings

@@ -1,0 +1,25 @@
+"""Draw one figure of the study from its input tables, and save it as PNG, PDF and CSV."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from grokstudy.figures import curves, lens, save
+from grokstudy.results import read_metrics
+
+
+def _figure_and_data(kind: str, inputs: list[Path], labels: dict, step_axis: str):
+    if kind == "logit_lens":
+        data = lens.lens_table(pd.read_parquet(inputs[0]), pd.read_parquet(inputs[1]))
+        return lens.logit_lens(data), data
+    if kind == "causal_tracing":
+        data = pd.read_parquet(inputs[0])
+        return lens.causal_tracing(data), data
+    data = curves.label_runs(read_metrics(inputs), labels)
+    return getattr(curves, kind)(data, step_axis=step_axis), data
+
+
+def draw(kind: str, inputs: list[Path], labels: dict, step_axis: str, dpi: int, out_prefix: Path) -> list[Path]:
+    save.style()
+    fig, data = _figure_and_data(kind, inputs, labels, step_axis)
+    return save.save(fig, data, out_prefix, dpi)
