@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from grokstudy import provenance
 from grokstudy.errors import CorruptArtifactError
+from grokstudy.paths import inside, refuse_dot_parts
 
 CHECKSUMS = "checksums.json"
 TRAINER_STATE = "trainer_state.json"
@@ -65,8 +66,10 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, names: dict[int, st
 
 
 class CheckpointStore:
+    """The checkpoints of one run in their own directory; clean-up deletes only what the store wrote."""
+
     def __init__(self, root: Path):
-        self.root = Path(root)
+        self.root = refuse_dot_parts(Path(root), "checkpoint directory")
 
     def complete_steps(self) -> list[int]:
         if not self.root.exists():
@@ -96,8 +99,12 @@ class CheckpointStore:
         return steps[-1]
 
     def clear(self) -> None:
-        if self.root.exists():
-            shutil.rmtree(self.root)
+        """Remove this run's checkpoints: the step_* and .partial-* directories, nothing else."""
+        if not self.root.exists():
+            return
+        for child in [*self.root.glob("step_*"), *self.root.glob(".partial-*")]:
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(inside(child, self.root, "remove"))
 
     def save(self, step: int, model, tokenizer, optimizer_state: dict, trainer_state: dict) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
