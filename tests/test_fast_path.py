@@ -1,21 +1,30 @@
-"""The fast training path keeps the math: same loss trajectory as the plain path on the CPU."""
+"""The training forward keeps the math and stays on transformers' public API."""
+
+import re
+from pathlib import Path
 
 import pytest
 import torch
 from transformers import AutoTokenizer
 
 from conftest import TINY_MODEL, TINY_RUN
-from grokstudy.batching import encode, logits_at
+from grokstudy import sources
+from grokstudy.batching import encode
 from grokstudy.data import store
 from grokstudy.model import build_model
 from grokstudy.training import loop
-from grokstudy.training.answer_forward import answer_only_logits
 from grokstudy.training.device import seed_step
 from grokstudy.training.optim import build_optimizer
 from grokstudy.training.sampler import EpochSampler
-from grokstudy.training.step import TrainStep
+from grokstudy.training.step import AnswerLogits, TrainStep
 
 STEPS = 8
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "grokstudy"
+# Attributes and hooks inside GPT-2's blocks: private to transformers, renamed between releases.
+GPT2_INTERNALS = re.compile(
+    r"register_forward_pre_hook|\.c_attn\b|\.split_size\b|\.attn\.|\.num_heads\b|\.head_dim\b|\.scaling\b"
+    r"|\.h\[|\.ln_[12]\b|\.mlp\b"
+)
 
 
 def loss_trajectory(data_dir, compile: bool, model_params: dict = TINY_MODEL) -> list[float]:
@@ -23,7 +32,8 @@ def loss_trajectory(data_dir, compile: bool, model_params: dict = TINY_MODEL) ->
     tokenizer = AutoTokenizer.from_pretrained(data_dir / store.TOKENIZER_DIR)
     data = encode(store.read_train(data_dir), tokenizer)
     model = build_model(model_params, tokenizer, seed=0).train()
-    step = TrainStep(model, build_optimizer(model, TINY_RUN), TINY_RUN["grad_clip"], torch.device("cpu"), compile=compile)
+    optimizer = build_optimizer(model, TINY_RUN)
+    step = TrainStep(model, optimizer, TINY_RUN["grad_clip"], torch.device("cpu"), compile=compile)
     sampler = EpochSampler(len(data), TINY_RUN["batch_size"], 0)
     losses = []
     for i in range(STEPS):
@@ -40,12 +50,13 @@ def test_plain_path_is_bit_reproducible(composition_dir):
 
 def test_compiled_step_matches_the_plain_step(composition_dir):
     """torch.compile fuses kernels, which reorders float sums: equal to 1e-4 relative, not bit for bit.
-    The compiled step runs the full trunk and the eager one the answer-only last block, whose
-    dropout masks are drawn in a different order, so this comparison runs without dropout."""
-    pytest.importorskip("torch._inductor.config")
-    no_dropout = {**TINY_MODEL, "dropout": 0.0}
-    plain = loss_trajectory(composition_dir, compile=False, model_params=no_dropout)
-    fast = loss_trajectory(composition_dir, compile=True, model_params=no_dropout)
+    Inductor draws dropout masks from its own generator; `fallback_random` makes it draw eager's,
+    in eager's order, so the comparison runs with dropout."""
+    inductor = pytest.importorskip("torch._inductor.config")
+    assert TINY_MODEL["dropout"] > 0
+    plain = loss_trajectory(composition_dir, compile=False)
+    with inductor.patch(fallback_random=True):
+        fast = loss_trajectory(composition_dir, compile=True)
     assert plain[-1] < plain[0]
     assert fast == pytest.approx(plain, rel=1e-4)
 
@@ -58,23 +69,40 @@ def test_training_code_is_part_of_the_run_fingerprint(monkeypatch):
 
 
 @pytest.mark.parametrize("dataset", ["composition_dir", "comparison_dir"])
-def test_answer_only_forward_equals_the_full_model(dataset, request):
-    """Logits and gradients of the training forward match transformers' full GPT-2 on padded
-    batches that mix prompt lengths (so masking of later positions is exercised)."""
+def test_training_forward_equals_the_full_model_at_the_answer(dataset, request):
+    """Logits and gradients of the training forward equal transformers' full GPT-2 forward read at
+    each row's answer position, on padded batches that mix prompt lengths."""
     data_dir = request.getfixturevalue(dataset)
     tokenizer = AutoTokenizer.from_pretrained(data_dir / store.TOKENIZER_DIR)
     data = encode(store.read_train(data_dir), tokenizer)
     batch = data.select(torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:256])
     assert len(set(batch.answer_position.tolist())) > 1
     model = build_model({**TINY_MODEL, "dropout": 0.0}, tokenizer, seed=0)
-    full = logits_at(model, batch.input_ids, batch.answer_position)
+    rows = torch.arange(len(batch))
+    full = model(input_ids=batch.input_ids).logits[rows, batch.answer_position]
     full.logsumexp(-1).sum().backward()
     full_grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
-    fast = answer_only_logits(model, batch.input_ids, batch.answer_position)
-    fast.logsumexp(-1).sum().backward()
-    assert torch.allclose(fast, full, atol=1e-5)
+    trained = AnswerLogits(model)(batch.input_ids, batch.answer_position)
+    trained.logsumexp(-1).sum().backward()
+    assert torch.allclose(trained, full, atol=1e-5)
     for p, g in zip(model.parameters(), full_grads):
         assert torch.allclose(p.grad, g, atol=1e-5, rtol=1e-4)
-    # the hook that stops the trunk is removed: the plain model still runs end to end
-    assert model(batch.input_ids).logits.shape[0] == len(batch)
+
+
+def _sources(globs) -> dict[str, str]:
+    files = {path for pattern in globs for path in PACKAGE.glob(pattern)}
+    return {str(path.relative_to(PACKAGE)): path.read_text() for path in sorted(files)}
+
+
+def test_no_module_reaches_into_gpt2_blocks():
+    hits = {name: GPT2_INTERNALS.findall(text) for name, text in _sources(["**/*.py"]).items()}
+    assert {name: found for name, found in hits.items() if found} == {}
+
+
+def test_training_code_reaches_the_model_through_accessors():
+    """The fingerprinted training code uses base_model / get_output_embeddings, not the GPT-2
+    attribute names (probes, which read inside the trunk, are outside this check)."""
+    attributes = re.compile(r"\.transformer\b|\.lm_head\b|\.wte\b|\.wpe\b")
+    hits = {name: attributes.findall(text) for name, text in _sources(sources.TRAINING_CODE).items()}
+    assert {name: found for name, found in hits.items() if found} == {}

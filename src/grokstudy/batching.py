@@ -41,10 +41,11 @@ def encode(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerFast) -> EncodedSp
 
 
 def logits_at(model, input_ids: torch.Tensor, answer_position: torch.Tensor) -> torch.Tensor:
-    """Logits at the answer position only: run the trunk, gather, then the LM head."""
-    hidden = model.transformer(input_ids=input_ids, use_cache=False).last_hidden_state
+    """Logits at each row's answer position: the trunk over every position, a per-row gather,
+    then the LM head. Public transformers API only, so it survives upgrades and torch.compile."""
+    hidden = model.base_model(input_ids=input_ids, use_cache=False).last_hidden_state
     at_answer = hidden[torch.arange(hidden.shape[0], device=hidden.device), answer_position]
-    return model.lm_head(at_answer)
+    return model.get_output_embeddings()(at_answer)
 
 
 def answer_logits(model, batch: EncodedSplit) -> torch.Tensor:

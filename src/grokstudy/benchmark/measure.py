@@ -164,7 +164,8 @@ def benchmark(configfile: Path, run: str, loops=LOOPS, steps: int = 30, warmup: 
                 "tokens_per_s": round(steps_per_s * run_params["batch_size"] * prompt_tokens, 1),
                 "mfu": round(steps_per_s * flops / (peak * count), 4) if peak else "",
                 "peak_mem_gb": round(max(r["peak_mem_gb"] for r in results), 3), "peak_flops_source": peak_source,
-                "versions": json.dumps(versions, sort_keys=True), "notes": f"compile={run_params.get('compile', False)}; forward=" + ("full trunk" if run_params.get("compile", False) else "answer-only last block"),
+                "versions": json.dumps(versions, sort_keys=True),
+                "notes": f"compile={run_params.get('compile', False)}; forward=public full trunk",
             })
             log(f"bench: {loop}: {steps_per_s:.2f} steps/s")
     return rows

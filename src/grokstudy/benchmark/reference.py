@@ -1,11 +1,12 @@
-"""A training loop with the original implementation's costs, written from the facts in issue 4.
+"""A training loop with the costs of the paper's original implementation, as a baseline.
 
-GPT-2's 50,257-token vocabulary plus the study's tokens (~50.5k embedding and LM-head rows),
-prompts padded to 10 tokens, fp16 autocast with a gradient scaler on a GPU (fp32 on a CPU, where
-fp16 is emulated and the original never ran it), tokenization and batching on the host every step, the loss over the whole padded sequence (labels masked to the answer), and
-one `.item()` per step for logging. GPT-2's BPE merges cannot be downloaded here, so the 50,257
-extra rows are filler tokens: the tokenizer call, the vocabulary size and the padding, which are
-what cost time, are reproduced.
+It trains the same GPT-2 trunk the way the original code did: GPT-2's 50,257-token vocabulary
+plus the study's tokens (~50.5k embedding and LM-head rows), prompts padded to 10 tokens, fp16
+autocast with a gradient scaler on a GPU (fp32 on a CPU, where fp16 is emulated and the original
+never ran it), tokenization and batching on the host every step, the loss over the whole padded
+sequence (labels masked to the answer), and one `.item()` per step for logging. GPT-2's BPE
+merges cannot be downloaded here, so the 50,257 extra rows are filler tokens: the tokenizer call,
+the vocabulary size and the padding, which are what cost time, are reproduced.
 """
 
 import random

@@ -31,7 +31,7 @@ def corrupted_heads(heads: list[str], entities: list[str], seed: int) -> list[st
 
 def _state_modules(model) -> list[torch.nn.Module]:
     """Modules whose outputs are x_0 (embeddings) ... x_L (last block, before the final LayerNorm)."""
-    return [model.transformer.drop, *model.transformer.h]
+    return [model.base_model.drop, *model.base_model.h]
 
 
 def _hidden(output):

@@ -46,7 +46,7 @@ def layer_logits(model, input_ids: torch.Tensor, position: int) -> torch.Tensor:
     """(layers + 1, n, vocab) logits read off the residual stream at `position` after each block."""
     model.eval()
     hidden = model(input_ids=input_ids, output_hidden_states=True).hidden_states
-    final_norm, unembed = model.transformer.ln_f, model.lm_head
+    final_norm, unembed = model.base_model.ln_f, model.get_output_embeddings()
     # The last hidden state already has the final LayerNorm applied; the others do not.
     states = [final_norm(h[:, position]) for h in hidden[:-1]] + [hidden[-1][:, position]]
     return torch.stack([unembed(s.float()) for s in states])

@@ -1,15 +1,20 @@
-"""The training loop: answer-token loss, evaluation of every split, resumable checkpoints."""
+"""The training loop: answer-token loss, evaluation of every split, resumable checkpoints.
+
+`train_run` reads what the run needs (`load_plan`), builds a fresh model or resumes the newest
+checkpoint (`init_or_resume`), runs the steps (`StepLoop`) and writes the summary (`run_summary`).
+"""
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
 from grokstudy import provenance, sources
-from grokstudy.batching import encode
+from grokstudy.batching import EncodedSplit, encode
 from grokstudy.data import store
 from grokstudy.evaluation import evaluate_split
 from grokstudy.model import build_model
@@ -29,6 +34,190 @@ def run_fingerprint(run_params: dict, model_params: dict, data_manifest: dict) -
     # An edit to the training code must not resume old checkpoints.
     code = provenance.source_digest(*sources.TRAINING_CODE)
     return provenance.fingerprint(run_params, model_params, data_manifest["files"], code)
+
+
+@dataclass
+class RunPlan:
+    """What a run reads before its first step: parameters, data, identity and schedules."""
+
+    run_params: dict
+    model_params: dict
+    manifest: dict
+    fingerprint: str
+    versions: dict
+    tokenizer: PreTrainedTokenizerFast
+    train_data: EncodedSplit
+    eval_data: dict[str, EncodedSplit]
+    checkpoint_steps: list[int]
+    eval_steps: set[int]
+
+    @property
+    def total_steps(self) -> int:
+        return self.run_params["steps"]
+
+
+def load_plan(run_params: dict, model_params: dict, data_dir: Path, dev: torch.device) -> RunPlan:
+    manifest = store.read_manifest(data_dir)
+    tokenizer = AutoTokenizer.from_pretrained(Path(data_dir) / store.TOKENIZER_DIR)
+    total, ckpt = run_params["steps"], run_params["checkpoints"]
+    checkpoint_steps = schedule.checkpoint_steps(total, ckpt["count"], ckpt["dense_fraction"], ckpt["dense_count"])
+    return RunPlan(
+        run_params=run_params,
+        model_params=model_params,
+        manifest=manifest,
+        fingerprint=run_fingerprint(run_params, model_params, manifest),
+        versions=provenance.versions(),  # read once: package metadata lookups do not belong in the step loop
+        tokenizer=tokenizer,
+        train_data=encode(store.read_train(data_dir), tokenizer).to(dev),
+        eval_data={s: encode(f, tokenizer).to(dev) for s, f in store.read_eval(data_dir).items()},
+        checkpoint_steps=checkpoint_steps,
+        eval_steps=set(schedule.evaluation_steps(total, run_params["eval_every"], checkpoint_steps)),
+    )
+
+
+@dataclass
+class TrainingState:
+    """The model and optimizer a run starts from; `resumed_from` is None for a fresh run."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    parameter_names: dict[int, str]
+    resumed_from: int | None
+
+    @property
+    def start_step(self) -> int:
+        return 0 if self.resumed_from is None else self.resumed_from
+
+
+def init_or_resume(plan: RunPlan, checkpoints: CheckpointStore, log: MetricsLog, dev: torch.device) -> TrainingState:
+    """A fresh model, or the newest complete checkpoint written under the same fingerprint.
+
+    The metrics log keeps only the rows up to the starting step: a resumed run recomputes the rest.
+    """
+    resumed_from = checkpoints.latest_resumable(plan.fingerprint)
+    if resumed_from is None:
+        model = build_model(plan.model_params, plan.tokenizer, seed=plan.run_params["seed"])
+    else:
+        model = AutoModelForCausalLM.from_pretrained(checkpoints.path(resumed_from), dtype=torch.float32)
+    model.to(dev).train()
+    names = parameter_names(model)
+    optimizer = build_optimizer(model, plan.run_params, fused=dev.type == "cuda")
+    if resumed_from is not None:
+        load_optimizer_tensors(optimizer, names, checkpoints.load_optimizer(resumed_from))
+    log.truncate_after(-1 if resumed_from is None else resumed_from)
+    return TrainingState(model, optimizer, names, resumed_from)
+
+
+class BatchTotals:
+    """Training-batch loss and accuracy since the last evaluation.
+
+    Summed on the device and read only when a row is asked for: no host sync inside the step loop.
+    """
+
+    def __init__(self, dev: torch.device):
+        self.loss = torch.zeros((), device=dev)
+        self.correct = torch.zeros((), dtype=torch.long, device=dev)
+        self.seen = 0
+
+    def add(self, loss_sum: torch.Tensor, correct: torch.Tensor, examples: int) -> None:
+        self.loss += loss_sum
+        self.correct += correct
+        self.seen += examples
+
+    def rows(self, step: int) -> list[dict]:
+        if not self.seen:
+            return []
+        return [{"step": step, "split": TRAIN_BATCHES, "accuracy": self.correct.item() / self.seen,
+                 "loss": self.loss.item() / self.seen, "n": self.seen}]
+
+
+def evaluation_rows(model, eval_data: dict[str, EncodedSplit], step: int) -> list[dict]:
+    return [{"step": step, "split": split, **evaluate_split(model, data)} for split, data in eval_data.items()]
+
+
+class StepLoop:
+    """Trains from the starting step to the last, evaluating and checkpointing on the plan's schedules."""
+
+    def __init__(self, plan: RunPlan, state: TrainingState, log: MetricsLog, writer: BackgroundCheckpointWriter,
+                 dev: torch.device, bar: tqdm):
+        self.plan, self.state, self.log, self.writer, self.dev, self.bar = plan, state, log, writer, dev, bar
+        params = plan.run_params
+        self.sampler = EpochSampler(len(plan.train_data), params["batch_size"], params["seed"], dev)
+        self.train_step = TrainStep(state.model, state.optimizer, params["grad_clip"], dev,
+                                    compile=params.get("compile", False))
+        self.totals = BatchTotals(dev)
+
+    def run(self, stop_after_step: int | None = None) -> int | None:
+        """Returns the step of an early stop (the first checkpoint at or past `stop_after_step`), else None."""
+        if self.state.resumed_from is None:
+            self.record(0)
+            self.save(0)
+        total = self.plan.total_steps
+        for step in range(self.state.start_step, total):
+            self.train_one(step)
+            done = step + 1
+            if done in self.plan.eval_steps:
+                self.record(done)
+            if done in self.plan.checkpoint_steps:
+                self.save(done)
+                if stop_after_step is not None and stop_after_step <= done < total:
+                    return done
+        return None
+
+    def train_one(self, step: int) -> None:
+        params = self.plan.run_params
+        seed_step(params["seed"], step)
+        batch = self.plan.train_data.select(self.sampler.indices(step))
+        loss_sum, correct = self.train_step(batch, schedule.learning_rate(step, params["lr"], params["warmup_steps"]))
+        self.totals.add(loss_sum, correct, len(batch))
+        self.bar.update(1)
+
+    def record(self, step: int) -> None:
+        rows = evaluation_rows(self.state.model, self.plan.eval_data, step) + self.totals.rows(step)
+        self.totals = BatchTotals(self.dev)
+        self.log.append(rows)
+        self.bar.set_postfix({r["split"][:12]: round(r["accuracy"], 3) for r in rows if r["split"] != TRAIN_BATCHES})
+
+    def save(self, step: int) -> None:
+        plan, state = self.plan, self.state
+        trainer_state = {"step": step, "fingerprint": plan.fingerprint, "seed": plan.run_params["seed"],
+                         "versions": plan.versions}
+        self.writer.submit(step, state.model, plan.tokenizer, optimizer_tensors(state.optimizer, state.parameter_names),
+                           trainer_state)
+
+
+def run_steps(plan: RunPlan, state: TrainingState, checkpoints: CheckpointStore, log: MetricsLog,
+              dev: torch.device, bar: tqdm, stop_after_step: int | None) -> int | None:
+    writer = BackgroundCheckpointWriter(checkpoints)
+    try:
+        return StepLoop(plan, state, log, writer, dev, bar).run(stop_after_step)
+    finally:
+        writer.close()  # an interruption or error still completes the checkpoint in flight
+
+
+def run_summary(plan: RunPlan, state: TrainingState, metrics: pd.DataFrame, dev: torch.device, threads: int,
+                seconds: float) -> dict:
+    return {
+        "fingerprint": plan.fingerprint,
+        "seed": plan.run_params["seed"],
+        "data_seed": plan.manifest["seed"],
+        "run_params": plan.run_params,
+        "model_params": plan.model_params,
+        "device": str(dev),
+        "threads": threads,
+        "resumed_from_step": state.resumed_from,
+        "steps_this_invocation": plan.total_steps - state.start_step,
+        "seconds_this_invocation": round(seconds, 2),
+        "checkpoint_steps": plan.checkpoint_steps,
+        "final": _final_metrics(metrics),
+        "versions": plan.versions,
+        "git_revision": provenance.git_revision(),
+    }
+
+
+def _final_metrics(metrics: pd.DataFrame) -> dict:
+    last = metrics[metrics["step"] == metrics["step"].max()]
+    return {row.split: round(row.accuracy, 4) for row in last.itertuples()}
 
 
 def train_run(
@@ -52,108 +241,21 @@ def train_run(
     torch.set_num_threads(threads)
     out_dir = Path(out_dir)
     dev = resolve_device(device)
-    manifest = store.read_manifest(data_dir)
-    fingerprint = run_fingerprint(run_params, model_params, manifest)
-    tokenizer = AutoTokenizer.from_pretrained(Path(data_dir) / store.TOKENIZER_DIR)
-    train_data = encode(store.read_train(data_dir), tokenizer).to(dev)
-    eval_data = {s: encode(f, tokenizer).to(dev) for s, f in store.read_eval(data_dir).items()}
-
-    total = run_params["steps"]
-    ckpt = run_params["checkpoints"]
-    checkpoint_steps = schedule.checkpoint_steps(total, ckpt["count"], ckpt["dense_fraction"], ckpt["dense_count"])
-    eval_steps = set(schedule.evaluation_steps(total, run_params["eval_every"], checkpoint_steps))
-
+    plan = load_plan(run_params, model_params, data_dir, dev)
     checkpoints = CheckpointStore(checkpoint_dir or out_dir / "checkpoints")
     log = MetricsLog(out_dir / "metrics.jsonl")
-    resumed_from = checkpoints.latest_resumable(fingerprint)
-    if resumed_from is None:
-        model = build_model(model_params, tokenizer, seed=run_params["seed"])
-    else:
-        model = AutoModelForCausalLM.from_pretrained(checkpoints.path(resumed_from), dtype=torch.float32)
-    model.to(dev).train()
-    names = parameter_names(model)
-    optimizer = build_optimizer(model, run_params, fused=dev.type == "cuda")
-    if resumed_from is not None:
-        load_optimizer_tensors(optimizer, names, checkpoints.load_optimizer(resumed_from))
-        log.truncate_after(resumed_from)
-    else:
-        log.truncate_after(-1)
+    state = init_or_resume(plan, checkpoints, log, dev)
 
-    sampler = EpochSampler(len(train_data), run_params["batch_size"], run_params["seed"], dev)
-    start = 0 if resumed_from is None else resumed_from
-    train_step = TrainStep(model, optimizer, run_params["grad_clip"], dev, compile=run_params.get("compile", False))
-    # Summed on the device and read only at evaluation steps: no host sync inside the step loop.
-    batch_loss, batch_correct, batch_seen = torch.zeros((), device=dev), torch.zeros((), dtype=torch.long, device=dev), 0
     started = time.perf_counter()
-    bar = tqdm(total=total, initial=start, desc=out_dir.name, disable=not progress, mininterval=5, unit="step")
-
-    def record(step: int) -> None:
-        nonlocal batch_loss, batch_correct, batch_seen
-        rows = [{"step": step, "split": s, **evaluate_split(model, d)} for s, d in eval_data.items()]
-        if batch_seen:
-            rows.append(
-                {"step": step, "split": TRAIN_BATCHES, "accuracy": batch_correct.item() / batch_seen,
-                 "loss": batch_loss.item() / batch_seen, "n": batch_seen}
-            )
-        batch_loss, batch_correct, batch_seen = torch.zeros_like(batch_loss), torch.zeros_like(batch_correct), 0
-        log.append(rows)
-        bar.set_postfix({r["split"][:12]: round(r["accuracy"], 3) for r in rows if r["split"] != TRAIN_BATCHES})
-
-    writer = BackgroundCheckpointWriter(checkpoints)
-    versions = provenance.versions()  # read once: package metadata lookups do not belong in the step loop
-
-    def save(step: int) -> None:
-        writer.submit(
-            step, model, tokenizer, optimizer_tensors(optimizer, names),
-            {"step": step, "fingerprint": fingerprint, "seed": run_params["seed"], "versions": versions},
-        )
-
-    try:
-        if resumed_from is None:
-            record(0)
-            save(0)
-        for step in range(start, total):
-            seed_step(run_params["seed"], step)
-            batch = train_data.select(sampler.indices(step))
-            loss_sum, correct = train_step(batch, schedule.learning_rate(step, run_params["lr"], run_params["warmup_steps"]))
-            batch_loss += loss_sum
-            batch_correct += correct
-            batch_seen += len(batch)
-            bar.update(1)
-            done = step + 1
-            if done in eval_steps:
-                record(done)
-            if done in checkpoint_steps:
-                save(done)
-                if stop_after_step is not None and done >= stop_after_step and done < total:
-                    bar.close()
-                    return {"interrupted_at": done}
-    finally:
-        writer.close()  # an interruption or error still completes the checkpoint in flight
-    bar.close()
-    elapsed = time.perf_counter() - started
+    bar = tqdm(total=plan.total_steps, initial=state.start_step, desc=out_dir.name, disable=not progress,
+               mininterval=5, unit="step")
+    with bar:
+        stopped_at = run_steps(plan, state, checkpoints, log, dev, bar, stop_after_step)
+    seconds = time.perf_counter() - started
+    if stopped_at is not None:
+        return {"interrupted_at": stopped_at}
     metrics = log.frame()
     metrics.to_parquet(out_dir / "metrics.parquet", index=False)
-    summary = {
-        "fingerprint": fingerprint,
-        "seed": run_params["seed"],
-        "data_seed": manifest["seed"],
-        "run_params": run_params,
-        "model_params": model_params,
-        "device": str(dev),
-        "threads": threads,
-        "resumed_from_step": resumed_from,
-        "steps_this_invocation": total - start,
-        "seconds_this_invocation": round(elapsed, 2),
-        "checkpoint_steps": checkpoint_steps,
-        "final": _final_metrics(metrics),
-        "versions": versions,
-        "git_revision": provenance.git_revision(),
-    }
+    summary = run_summary(plan, state, metrics, dev, threads, seconds)
     provenance.write_json(out_dir / "run.json", summary)
     return summary
-
-
-def _final_metrics(metrics: pd.DataFrame) -> dict:
-    last = metrics[metrics["step"] == metrics["step"].max()]
-    return {row.split: round(row.accuracy, 4) for row in last.itertuples()}

@@ -1,5 +1,15 @@
 """One optimizer step, shared by the training loop and the benchmark.
 
+The forward is `batching.logits_at`: transformers' public GPT-2 forward over every prompt
+position, the answer position gathered per row, then the LM head. The study's earlier forward
+ran the last block at the answer position only; that needed GPT-2's attention internals and a
+hook that stops the trunk, which break on upgrades and which torch.compile cannot capture.
+Measured per step on the default preset (benchmarks/answer_forward.md; 2-vCPU AMD EPYC, torch
+2.13.0+cpu, one thread), it saved 13.5 % of an eager step (composition 112 vs 129 ms,
+comparison 185 vs 214 ms), while the public forward compiled saves 17 to 19 % (107 and 172 ms).
+So there is one forward, public, compiled or not; the CPU default stays eager, whose fp32 steps
+are bit-reproducible.
+
 The step never reads a value back to the host: loss and accuracy come back as device tensors
 that the loop sums and reads only at evaluation steps, so a GPU is never stalled by a sync.
 """
@@ -8,12 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from grokstudy.batching import EncodedSplit, logits_at
-from grokstudy.training.answer_forward import answer_only_logits
 from grokstudy.training.device import autocast
 
 
 class AnswerLogits(torch.nn.Module):
-    """`logits_at` as a module, so torch.compile can capture it."""
+    """`logits_at` as a module, so torch.compile captures the whole forward."""
 
     def __init__(self, model):
         super().__init__()
@@ -26,8 +35,7 @@ class AnswerLogits(torch.nn.Module):
 class TrainStep:
     """Forward, answer-token loss, backward, clipping and AdamW; optionally through torch.compile.
 
-    Compiling fuses the small kernels of this tiny model (the GPU fast path); it changes float
-    rounding only, so the CPU default stays eager and bit-reproducible.
+    Compiling fuses the small kernels of this tiny model; it changes float rounding only.
     """
 
     def __init__(self, model, optimizer, grad_clip: float, device: torch.device, compile: bool = False):
@@ -35,12 +43,8 @@ class TrainStep:
         self.grad_clip = grad_clip
         self.device = device
         self.parameters = [p for p in model.parameters() if p.requires_grad]
-        # Eager steps skip the last block's non-answer positions; that path stops the trunk with
-        # an exception, which torch.compile cannot capture, so a compiled step runs the full trunk.
-        if compile:
-            self.forward = torch.compile(AnswerLogits(model), dynamic=False)
-        else:
-            self.forward = lambda input_ids, answer_position: answer_only_logits(model, input_ids, answer_position)
+        forward = AnswerLogits(model)
+        self.forward = torch.compile(forward, dynamic=False) if compile else forward
 
     def __call__(self, batch: EncodedSplit, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         for group in self.optimizer.param_groups:
