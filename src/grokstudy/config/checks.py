@@ -1,7 +1,7 @@
 """Checks across sections of a typed preset: references resolve, worlds are possible."""
 
 from grokstudy.config.model import CURVE_FIGURES, CompositionDataset, Preset
-from grokstudy.data import comparison, composition
+from grokstudy.data.specs import ComparisonSpec, CompositionSpec, comparison_phi_max, composition_phi_max
 from grokstudy.errors import ConfigError
 
 
@@ -13,11 +13,11 @@ def _check_dataset(key: str, ds) -> None:
         n_atomic = ds.entities * ds.out_degree
         if round(ds.ood_fraction * n_atomic) < 1:
             raise ConfigError(f"{key}.ood_fraction", f"{ds.ood_fraction} selects no OOD fact among {n_atomic}; allowed: >= {1 / n_atomic:.4g}")
-        limit = composition.phi_max(composition.CompositionSpec(**fields))
+        limit = composition_phi_max(CompositionSpec(**fields))
     else:
         if round(ds.ood_fraction * ds.entities) < 2:
             raise ConfigError(f"{key}.ood_fraction", f"{ds.ood_fraction} gives fewer than 2 OOD entities; allowed: >= {2 / ds.entities:.4g}")
-        limit = comparison.phi_max(comparison.ComparisonSpec(**fields))
+        limit = comparison_phi_max(ComparisonSpec(**fields))
     # The generator checks the exact bound; this catches clearly impossible values up front.
     if ds.phi > limit * 1.02:
         raise ConfigError(f"{key}.phi", f"{ds.phi} is beyond what the candidates allow; allowed range: (0, ~{limit:.2f}]")

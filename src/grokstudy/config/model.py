@@ -91,7 +91,7 @@ class RunSettings(Section):
 def _every_key_optional(model: type[Section], name: str, doc: str) -> type[Section]:
     """The same keys, types and ranges as `model`, each optional (for a defaults section)."""
     fields = {
-        key: (Annotated[info.annotation, Field(), *info.metadata] | None, Field(None, description=info.description))
+        key: (Annotated[(info.annotation, Field(), *info.metadata)] | None, Field(None, description=info.description))
         for key, info in model.model_fields.items()
     }
     return create_model(name, __base__=Section, __doc__=doc, **fields)

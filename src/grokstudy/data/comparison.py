@@ -6,31 +6,13 @@ entities are training candidates or ID test (routed per unordered pair, so both
 orders land on the same side); OOD-OOD pairs are the OOD test; mixed pairs are dropped.
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from grokstudy.data import tokens
 from grokstudy.data.dataset import Dataset, sample_rows
+from grokstudy.data.specs import ComparisonSpec
 from grokstudy.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class ComparisonSpec:
-    entities: int
-    attributes: int
-    values: int
-    ood_fraction: float
-    test_id_fraction: float
-    phi: float
-    max_eval_items: int
-    seed: int
-
-
-def phi_max(spec: ComparisonSpec) -> float:
-    n_id = round((1 - spec.ood_fraction) * spec.entities)
-    return (1 - spec.test_id_fraction) * n_id * (n_id - 1) / n_id
 
 
 def _pairs(members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

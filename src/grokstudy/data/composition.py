@@ -13,19 +13,8 @@ import pandas as pd
 
 from grokstudy.data import tokens
 from grokstudy.data.dataset import Dataset, sample_rows
+from grokstudy.data.specs import CompositionSpec
 from grokstudy.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class CompositionSpec:
-    entities: int
-    relations: int
-    out_degree: int
-    ood_fraction: float
-    test_id_fraction: float
-    phi: float
-    max_eval_items: int
-    seed: int
 
 
 @dataclass
@@ -54,12 +43,6 @@ def enumerate_two_hop(facts: AtomicFacts, out_degree: int) -> tuple[np.ndarray, 
     first = np.repeat(np.arange(len(facts.heads)), out_degree)
     second = (facts.tails[first] * out_degree) + np.tile(np.arange(out_degree), len(facts.heads))
     return first, second
-
-
-def phi_max(spec: CompositionSpec) -> float:
-    """The expected largest phi the candidates allow, for validating a config before generating."""
-    id_share = 1.0 - spec.ood_fraction
-    return id_share * (1.0 - spec.test_id_fraction) * spec.out_degree
 
 
 def _atomic_frame(facts: AtomicFacts, index: np.ndarray) -> pd.DataFrame:
