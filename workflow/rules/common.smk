@@ -1,7 +1,9 @@
 # Shared definitions: the validated preset, result paths, each job's settings and source files.
 import json
+import os
 from glob import glob
 
+from grokstudy import cluster
 from grokstudy import config as study_config
 from grokstudy import sources as code
 from grokstudy.config import job_settings
@@ -54,6 +56,29 @@ def training_cost(run):
 
 def dataset_cost(dataset):
     return max((training_cost(r) for r, spec in STUDY["runs"].items() if spec["dataset"] == dataset), default=0)
+
+
+# What a job asks a cluster scheduler for (profiles/slurm, docs/cluster.md); the local run ignores it.
+SECONDS_PER_STEP = cluster.seconds_per_step_override(os.environ)
+PROBE_DEVICE = "cpu"  # the probe commands compute on the CPU: a GPU asked for them would sit idle
+
+
+def train_request(run):
+    spec = STUDY["runs"][run]
+    return cluster.train_resources(spec["steps"], run_task(run), job_settings.model(STUDY, run), STUDY["device"],
+                                   SECONDS_PER_STEP, batch_size=spec["batch_size"], threads=STUDY["threads_per_job"])
+
+
+def probe_request(attempt=1):
+    return cluster.probe_resources(PROBE_DEVICE, attempt=attempt)
+
+
+# A runtime forced with --set-resources below a run's estimate is refused before any submission.
+try:
+    cluster.check_forced_runtime(workflow.resource_settings.overwrite_resources,
+                                 {run: train_request(run)["runtime"] for run in STUDY["runs"]})
+except cluster.ClusterError as error:
+    raise WorkflowError(str(error)) from None
 
 
 def dataset_dir(run):

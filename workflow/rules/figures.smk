@@ -20,6 +20,8 @@ for curve in CURVE_FIGURES:
             prefix=figure_prefix,
         log:
             f"{LOGS}/figures/{curve}.log",
+        # Small CPU jobs: on a cluster they run on the submitting node.
+        localrule: True
         conda:
             ENV
         shell:
@@ -40,6 +42,7 @@ rule figure_logit_lens:
         prefix=figure_prefix,
     log:
         f"{LOGS}/figures/logit_lens_{{run}}.log",
+    localrule: True
     conda:
         ENV
     shell:
@@ -59,6 +62,7 @@ rule figure_causal_tracing:
         prefix=figure_prefix,
     log:
         f"{LOGS}/figures/causal_tracing_{{run}}.log",
+    localrule: True
     conda:
         ENV
     shell:

@@ -17,6 +17,9 @@ rule probe_checkpoints:
         run_dir=lambda w, input: str(Path(input.summary).parent),
         checkpoints=lambda w: checkpoint_dir(w.run),
     threads: STUDY["threads_per_job"]
+    resources:
+        runtime=lambda w, attempt: probe_request(attempt)["runtime"],
+        mem_mb=probe_request()["mem_mb"],
     log:
         f"{LOGS}/probe_checkpoints/{{run}}.log",
     conda:
@@ -39,6 +42,9 @@ rule probe_null_networks:
         task=lambda w: run_task(w.run),
         data_dir=lambda w: dataset_dir(w.run),
     threads: STUDY["threads_per_job"]
+    resources:
+        runtime=lambda w, attempt: probe_request(attempt)["runtime"],
+        mem_mb=probe_request()["mem_mb"],
     log:
         f"{LOGS}/probe_null_networks/{{run}}.log",
     conda:
@@ -62,6 +68,9 @@ rule trace_causal_effects:
         data_dir=lambda w: dataset_dir(w.run),
         checkpoints=lambda w: checkpoint_dir(w.run),
     threads: STUDY["threads_per_job"]
+    resources:
+        runtime=lambda w, attempt: probe_request(attempt)["runtime"],
+        mem_mb=probe_request()["mem_mb"],
     log:
         f"{LOGS}/trace_causal_effects/{{run}}.log",
     conda:

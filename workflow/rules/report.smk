@@ -16,6 +16,7 @@ rule claims:
         comparison_ood=lambda w, input: f"--comparison-ood {input.comparison_ood}" if input.comparison_ood else "",
     log:
         f"{LOGS}/claims.log",
+    localrule: True
     conda:
         ENV
     shell:
@@ -38,6 +39,7 @@ rule report:
         description=lambda w: STUDY.get("description", ""),
     log:
         f"{LOGS}/report.log",
+    localrule: True
     conda:
         ENV
     shell:

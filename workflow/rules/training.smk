@@ -22,6 +22,8 @@ rule train:
     priority: lambda w: training_cost(w.run)
     resources:
         gpu=1 if STUDY["device"] == "cuda" else 0,
+        runtime=lambda w: train_request(w.run)["runtime"],
+        mem_mb=lambda w: train_request(w.run)["mem_mb"],
     log:
         f"{LOGS}/train/{{run}}.log",
     conda:

@@ -1,0 +1,222 @@
+"""What each job asks a batch scheduler for (SLURM through snakemake-executor-plugin-slurm).
+
+Pure functions for the rules' `resources:`; nothing here talks to a cluster. The keys they return
+are the executor plugin's resource names: `runtime` (minutes, becomes `sbatch -t`), `mem_mb`
+(`--mem`), `cpus_per_task` (`--cpus-per-task`) and `gpu` (`--gpus`, also passed to the `srun`
+inside the job so the step sees CUDA_VISIBLE_DEVICES).
+
+Training time is estimated as steps x seconds per step x a safety margin, plus a fixed allowance
+for start-up, evaluation and checkpoints. The CPU rates were measured (README, "Default preset
+results"): on one thread of a 2-core AMD EPYC VM the default preset's model (d = 128, 4 layers,
+batch 512) trains composition at 0.24 s/step and comparison, whose prompts are longer, at
+0.41 s/step. Other model sizes scale with layers x d_model^2 x batch size.
+
+GPU rates have NOT been measured. GPU_SECONDS_PER_STEP is a deliberately generous guess for the
+paper's model (d = 768, 8 layers, batch 512); measure yours (`grokstudy benchmark --device cuda`)
+and pass it as `seconds_per_step`, e.g. from GROKSTUDY_SLURM_SECONDS_PER_STEP (see
+`seconds_per_step_override`). An underestimate is not fatal: a job killed at its time limit is
+resubmitted by the profile's retries, and training resumes from its newest complete checkpoint.
+A retry thus needs only the time that is left, so training asks for the same runtime on every
+attempt (a doubled request could exceed the partition's limit and be refused).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable, Mapping
+
+# Measured: seconds per training step, one CPU thread, reference model below (README).
+CPU_SECONDS_PER_STEP = {"composition": 0.24, "comparison": 0.41}
+CPU_REFERENCE = {"d_model": 128, "layers": 4, "batch_size": 512}
+# Not measured: a conservative guess for one GPU, reference model below.
+GPU_SECONDS_PER_STEP = 0.1
+GPU_REFERENCE = {"d_model": 768, "layers": 8, "batch_size": 512}
+SAFETY_MARGIN = 1.5
+# Start-up (imports, data, CUDA context, torch.compile), evaluations and checkpoint writes.
+FIXED_MINUTES = 10
+# Host memory: the measured peak of a default-preset training process is 0.63 GB; a CUDA context,
+# pinned buffers and torch.compile's worker processes add several GB on a GPU node.
+CPU_BASE_MB = 2048
+GPU_BASE_MB = 12288
+# Parameters, gradients, two AdamW moments and the copies a checkpoint write holds, in float32.
+BYTES_PER_PARAMETER = 4 * 8
+RATE_ENVIRONMENT_VARIABLE = "GROKSTUDY_SLURM_SECONDS_PER_STEP"
+
+
+class ClusterError(RuntimeError):
+    """A job cannot be submitted as asked; the message names the rule, the limit and the fix."""
+
+
+def _step_cost(model_params: Mapping, batch_size: int) -> float:
+    return model_params["layers"] * model_params["d_model"] ** 2 * batch_size
+
+
+def parameter_count(model_params: Mapping) -> int:
+    """Transformer blocks only (12 d^2 per layer); embeddings are small next to them here."""
+    return 12 * model_params["layers"] * model_params["d_model"] ** 2
+
+
+def uses_gpu(device: str) -> bool:
+    """Only an explicit `device: cuda` preset asks for a GPU; `auto` runs on what the node has."""
+    return device == "cuda"
+
+
+def estimated_seconds_per_step(task: str, model_params: Mapping, batch_size: int, device: str) -> float:
+    if task not in CPU_SECONDS_PER_STEP:
+        raise ValueError(f"unknown task {task!r}; expected one of {sorted(CPU_SECONDS_PER_STEP)}")
+    if uses_gpu(device):
+        reference = _step_cost(GPU_REFERENCE, GPU_REFERENCE["batch_size"])
+        # Small models are bound by kernel launches on a GPU: never estimate below the reference.
+        return GPU_SECONDS_PER_STEP * max(1.0, _step_cost(model_params, batch_size) / reference)
+    reference = _step_cost(CPU_REFERENCE, CPU_REFERENCE["batch_size"])
+    return CPU_SECONDS_PER_STEP[task] * _step_cost(model_params, batch_size) / reference
+
+
+def seconds_per_step_override(environ: Mapping[str, str]) -> float | None:
+    """The measured rate a user exported in GROKSTUDY_SLURM_SECONDS_PER_STEP, or None."""
+    raw = environ.get(RATE_ENVIRONMENT_VARIABLE, "").strip()
+    if not raw:
+        return None
+    try:
+        rate = float(raw)
+    except ValueError:
+        raise ClusterError(f"{RATE_ENVIRONMENT_VARIABLE}={raw!r} is not a number of seconds per step") from None
+    if not rate > 0:
+        raise ClusterError(f"{RATE_ENVIRONMENT_VARIABLE}={raw!r} must be a positive number of seconds per step")
+    return rate
+
+
+def train_runtime(steps: int, seconds_per_step: float, margin: float = SAFETY_MARGIN) -> int:
+    """Minutes to request: steps x rate x margin plus the fixed allowance."""
+    if steps < 0 or not seconds_per_step > 0 or margin < 1:
+        raise ValueError(f"need steps >= 0, seconds_per_step > 0, margin >= 1: {steps}, {seconds_per_step}, {margin}")
+    return math.ceil(steps * seconds_per_step * margin / 60 + FIXED_MINUTES)
+
+
+def train_resources(
+    steps: int,
+    task: str,
+    model_params: Mapping,
+    device: str,
+    seconds_per_step: float | None = None,
+    *,
+    batch_size: int = 512,
+    threads: int = 1,
+    margin: float = SAFETY_MARGIN,
+) -> dict[str, int]:
+    """runtime (minutes), mem_mb, cpus_per_task and gpu for one training run.
+
+    `seconds_per_step` overrides the estimate (a measured rate for the hardware at hand).
+    """
+    rate = seconds_per_step or estimated_seconds_per_step(task, model_params, batch_size, device)
+    gpu = uses_gpu(device)
+    memory = (GPU_BASE_MB if gpu else CPU_BASE_MB) + parameter_count(model_params) * BYTES_PER_PARAMETER / 2**20
+    return {
+        "runtime": train_runtime(steps, rate, margin),
+        "mem_mb": int(math.ceil(memory / 1024) * 1024),
+        "cpus_per_task": max(1, threads),
+        "gpu": int(gpu),
+    }
+
+
+def probe_resources(device: str, threads: int = 1, runtime: int = 120, attempt: int = 1) -> dict[str, int]:
+    """Checkpoint probes, null networks and causal tracing.
+
+    `device` is the device the probe commands compute on: "cuda" asks for a GPU. (They take no
+    device option yet and compute on the CPU, so pass "cpu" until they do; a GPU requested for
+    them would sit idle.) Their cost has not been measured at paper scale; `runtime` (minutes) is
+    a generous default, doubled on each retry: these jobs do not resume, so a retry after a
+    timeout needs more time.
+    """
+    gpu = uses_gpu(device)
+    return {
+        "runtime": runtime * 2 ** (max(1, attempt) - 1),
+        "mem_mb": GPU_BASE_MB if gpu else 4096,
+        "cpus_per_task": max(1, threads),
+        "gpu": int(gpu),
+    }
+
+
+def parse_slurm_time(value: str) -> int | None:
+    """Minutes in a SLURM time limit as `sinfo -o %l` prints it; None for no limit.
+
+    SLURM's forms: "minutes", "minutes:seconds", "hours:minutes:seconds", "days-hours",
+    "days-hours:minutes", "days-hours:minutes:seconds"; "infinite" or "UNLIMITED" for none.
+    """
+    text = value.strip()
+    if text.lower() in ("infinite", "unlimited", "n/a", ""):
+        return None
+    try:
+        if "-" in text:
+            days, _, clock = text.partition("-")
+            parts = [int(p) for p in clock.split(":")]
+            if len(parts) > 3:
+                raise ValueError
+            hours, minutes, seconds = parts + [0] * (3 - len(parts))
+            total = int(days) * 1440 + hours * 60 + minutes + math.ceil(seconds / 60)
+        else:
+            parts = [int(p) for p in text.split(":")]
+            forms = {1: lambda m: (0, m, 0), 2: lambda m, s: (0, m, s), 3: lambda h, m, s: (h, m, s)}
+            if len(parts) not in forms:
+                raise ValueError
+            hours, minutes, seconds = forms[len(parts)](*parts)
+            total = hours * 60 + minutes + math.ceil(seconds / 60)
+    except ValueError:
+        raise ValueError(f"not a SLURM time limit: {value!r}") from None
+    return total
+
+
+def check_runtime(rule: str, requested: int, estimated: int, limit: int | None = None) -> None:
+    """Raise ClusterError when a job would be killed before it can finish.
+
+    `requested` is the runtime the job asks for (minutes), `estimated` what it needs by
+    `train_resources`, `limit` the partition's MaxTime (None: no limit).
+    """
+    if requested < estimated:
+        raise ClusterError(
+            f"rule {rule}: the runtime limit of {requested} min is below the estimated {estimated} min "
+            f"(steps x seconds per step x {SAFETY_MARGIN} + {FIXED_MINUTES} min); SLURM would kill the job "
+            f"before it finishes. Raise runtime to at least {estimated} min, or export "
+            f"{RATE_ENVIRONMENT_VARIABLE} with a rate measured on this hardware."
+        )
+    if limit is not None and requested > limit:
+        raise ClusterError(
+            f"rule {rule}: the runtime request of {requested} min exceeds the partition's limit of {limit} min. "
+            f"Choose a partition with a longer limit (GROKSTUDY_SLURM_PARTITION), or export "
+            f"{RATE_ENVIRONMENT_VARIABLE} if a rate measured on this hardware makes the estimate shorter."
+        )
+
+
+def forced_value(overrides: Mapping, rule: str, resource: str) -> int | None:
+    """A resource fixed on the command line (`--set-resources RULE:RESOURCE=N`), or None.
+
+    `overrides` is Snakemake's `workflow.resource_settings.overwrite_resources` (rule -> resource
+    -> Snakemake Resource) or a plain mapping of numbers; an expression is not a fixed value.
+    """
+    entry = overrides.get(rule, {}).get(resource)
+    if hasattr(entry, "is_evaluable"):  # a Snakemake Resource; a missing one has the value None
+        entry = None if entry.is_evaluable() else entry.value
+    return None if entry is None else int(entry)
+
+
+def check_forced_runtime(overrides: Mapping, estimates: Mapping[str, int], rule: str = "train") -> None:
+    """check_runtime for every run (`estimates`: run -> estimated minutes) when a runtime for
+    `rule` was fixed on the command line; nothing otherwise."""
+    forced = forced_value(overrides, rule, "runtime")
+    if forced is None:
+        return
+    for run, estimated in estimates.items():
+        check_runtime(f"{rule}[{run}]", forced, estimated)
+
+
+def require_sbatch(which: Callable[[str], str | None] = shutil.which) -> str:
+    """The path of `sbatch`, or a ClusterError saying what to do when it is not on PATH."""
+    path = which("sbatch")
+    if path is None:
+        raise ClusterError(
+            "sbatch is not on PATH, so no job can be submitted to SLURM. Run this on the cluster's login "
+            "node (on some clusters after `module load slurm`), or leave out --profile profiles/slurm "
+            "to run on this machine."
+        )
+    return path
