@@ -473,3 +473,11 @@ def test_cancelled_training_job_resumes_from_checkpoint(slurm_cluster, snapshot,
     assert (slurm.repo / RESUME_METRICS).read_bytes() == (local / RESUME_METRICS).read_bytes()
     print(f"\ncancel and resume through SLURM: {seconds:.0f} s; cancelled at step >= {newest_at_cancel}, "
           f"resumed from {summary['resumed_from_step']}")
+
+
+def test_a_gpu_preset_without_a_gpu_is_refused_unless_a_cluster_runs_the_jobs():
+    cluster.require_gpu_for("paper", "cpu", {}, gpu_visible=lambda: False)
+    cluster.require_gpu_for("paper", "cuda", {}, gpu_visible=lambda: True)
+    cluster.require_gpu_for("paper", "cuda", {cluster.SUBMIT_MARK: "1"}, gpu_visible=lambda: False)
+    with pytest.raises(cluster.ClusterError, match="no NVIDIA GPU.*config/rehearsal.yaml"):
+        cluster.require_gpu_for("paper", "cuda", {}, gpu_visible=lambda: False)

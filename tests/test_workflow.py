@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from grokstudy import cluster
 from study_repo import REPO, copy_tree, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -71,6 +72,14 @@ BAD_PRESETS = {
     "alias bomb": (lambda text: "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)) + "name: *a8\n", "YAML aliases"),
 }
+
+
+def test_a_gpu_preset_on_a_machine_without_a_gpu_names_the_rehearsal(scratch_repo):
+    if cluster.local_gpu_visible():
+        pytest.skip("this machine has a GPU")
+    result = snakemake(scratch_repo, "-n", "--configfile", "config/paper.yaml", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "has no NVIDIA GPU" in output and "config/rehearsal.yaml" in output
 
 
 @pytest.fixture(scope="module")

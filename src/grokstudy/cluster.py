@@ -12,7 +12,7 @@ batch 512) trains composition at 0.24 s/step and comparison, whose prompts are l
 0.41 s/step. Other model sizes scale with layers x d_model^2 x batch size.
 
 GPU rates have NOT been measured. GPU_SECONDS_PER_STEP is a deliberately generous guess for the
-paper's model (d = 768, 8 layers, batch 512); measure yours (`grokstudy benchmark --device cuda`)
+paper's model (d = 768, 8 layers, batch 512); measure yours (`grokstudy bench --device cuda`)
 and pass it as `seconds_per_step`, e.g. from GROKSTUDY_SLURM_SECONDS_PER_STEP (see
 `seconds_per_step_override`). An underestimate is not fatal: a job killed at its time limit is
 resubmitted by the profile's retries, and training resumes from its newest complete checkpoint.
@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Callable, Mapping
+import subprocess
+from collections.abc import Callable, Mapping, MutableMapping
 
 # Measured: seconds per training step, one CPU thread, reference model below (README).
 CPU_SECONDS_PER_STEP = {"composition": 0.24, "comparison": 0.41}
@@ -42,6 +43,8 @@ GPU_BASE_MB = 12288
 # Parameters, gradients, two AdamW moments and the copies a checkpoint write holds, in float32.
 BYTES_PER_PARAMETER = 4 * 8
 RATE_ENVIRONMENT_VARIABLE = "GROKSTUDY_SLURM_SECONDS_PER_STEP"
+# Set by profiles/slurm when it loads: the jobs run on the cluster's nodes, not on this machine.
+SUBMIT_MARK = "GROKSTUDY_SUBMITS_TO_CLUSTER"
 
 
 class ClusterError(RuntimeError):
@@ -220,3 +223,26 @@ def require_sbatch(which: Callable[[str], str | None] = shutil.which) -> str:
             "to run on this machine."
         )
     return path
+
+
+def mark_cluster_submission(environ: MutableMapping[str, str]) -> None:
+    environ[SUBMIT_MARK] = "1"
+
+
+def local_gpu_visible(which: Callable[[str], str | None] = shutil.which) -> bool:
+    """Whether this machine has an NVIDIA GPU (`nvidia-smi -L` lists one); no torch import needed."""
+    if which("nvidia-smi") is None:
+        return False
+    listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    return listed.returncode == 0 and "GPU" in listed.stdout
+
+
+def require_gpu_for(preset: str, device: str, environ: Mapping[str, str], gpu_visible: Callable[[], bool]) -> None:
+    """A preset that asks for CUDA, run on this machine, needs a GPU here: say so before any job runs."""
+    if device != "cuda" or environ.get(SUBMIT_MARK) or gpu_visible():
+        return
+    raise ClusterError(
+        f"preset '{preset}' sets device: cuda, and this machine has no NVIDIA GPU (nvidia-smi lists none), so "
+        "nothing was run. Run it on a GPU machine, or submit it to a cluster with --profile profiles/slurm. "
+        "On this machine, --configfile config/rehearsal.yaml runs the paper's worlds and model for a few steps on the CPU."
+    )

@@ -73,8 +73,10 @@ def probe_request(attempt=1):
     return cluster.probe_resources(PROBE_DEVICE, attempt=attempt)
 
 
-# A runtime forced with --set-resources below a run's estimate is refused before any submission.
+# Before any job runs: a GPU preset needs a GPU here unless a cluster runs the jobs, and a
+# runtime forced with --set-resources must not be below a run's estimate.
 try:
+    cluster.require_gpu_for(STUDY["name"], STUDY["device"], os.environ, cluster.local_gpu_visible)
     cluster.check_forced_runtime(workflow.resource_settings.overwrite_resources,
                                  {run: train_request(run)["runtime"] for run in STUDY["runs"]})
 except cluster.ClusterError as error:
