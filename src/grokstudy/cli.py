@@ -90,11 +90,16 @@ def probe(args) -> None:
     print(f"probed {checkpoints} checkpoints; max |reloaded - logged accuracy| = {gap:.2e}")
 
 
-def probe_null_arguments(p):
+def _null_networks_common(p):
+    """Jobs that also build random-init networks of the run's model, and write one table."""
     _probe_common(p)
-    p.add_argument("--task", required=True, choices=TASK_CHOICES)
     p.add_argument("--model-params", type=_json, required=True)
     p.add_argument("--out", type=Path, required=True)
+
+
+def probe_null_arguments(p):
+    _null_networks_common(p)
+    p.add_argument("--task", required=True, choices=TASK_CHOICES)
 
 
 def probe_null(args) -> None:
@@ -104,10 +109,8 @@ def probe_null(args) -> None:
 
 
 def trace_arguments(p):
-    _probe_common(p)
+    _null_networks_common(p)
     p.add_argument("--checkpoints", type=Path, required=True)
-    p.add_argument("--model-params", type=_json, required=True)
-    p.add_argument("--out", type=Path, required=True)
 
 
 def trace(args) -> None:
