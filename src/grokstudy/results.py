@@ -1,8 +1,21 @@
-"""Reading the workflow's result tables back: each run's metrics live in runs/<run>/metrics.parquet."""
+"""Reading the workflow's result tables back, each checked against the hash its writer recorded.
+
+Each run's metrics live in runs/<run>/metrics.parquet, their sha256 in the run summary run.json
+beside them; each probe table's sha256 is in its sidecar (the table's path with .json).
+"""
 
 from pathlib import Path
 
 import pandas as pd
+
+from grokstudy import provenance
+from grokstudy.artifacts.recovery import way_out
+from grokstudy.data import store
+
+METRICS = "metrics.parquet"
+SUMMARY = "run.json"
+METRICS_HASH = "metrics_sha256"  # the run summary's key for the sha256 of metrics.parquet
+TABLE_HASH = "sha256"  # the sidecar's key for the sha256 of its table
 
 
 def run_name(metrics_path: Path) -> str:
@@ -10,11 +23,52 @@ def run_name(metrics_path: Path) -> str:
     return Path(metrics_path).parent.name
 
 
+def sidecar(table: Path) -> Path:
+    """The JSON written beside a probe table: its settings, versions and sha256."""
+    return Path(table).with_suffix(".json")
+
+
+def verify_metrics(path: Path) -> str:
+    """The sha256 of a run's metrics table, once it equals the one its run summary records."""
+    path = Path(path)
+    summary = path.with_name(SUMMARY)
+    out = way_out(path)
+    return provenance.verify_sha256(path, provenance.read_record(summary, out).get(METRICS_HASH), summary, out)
+
+
+def verify_table(path: Path) -> str:
+    """The sha256 of a probe table, once it equals the one its sidecar records."""
+    path, record = Path(path), sidecar(path)
+    out = way_out(path)
+    return provenance.verify_sha256(path, provenance.read_record(record, out).get(TABLE_HASH), record, out)
+
+
+def read_run_metrics(path: Path) -> pd.DataFrame:
+    """One run's metrics table, checked."""
+    verify_metrics(path)
+    return pd.read_parquet(path)
+
+
 def read_metrics(paths: list[Path]) -> pd.DataFrame:
-    """The metrics of several runs in one table, with a `run` column."""
+    """The metrics of several runs in one table, with a `run` column (every file checked before any is used)."""
+    for path in paths:
+        verify_metrics(path)
     return pd.concat([pd.read_parquet(p).assign(run=run_name(p)) for p in paths], ignore_index=True)
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """One probe table, checked."""
+    verify_table(path)
+    return pd.read_parquet(path)
+
+
+def read_split(path: Path) -> pd.DataFrame:
+    """One evaluation split of a dataset (DATA_DIR/eval/SPLIT.parquet), checked against the dataset's manifest."""
+    return store.read_eval_split(path)
+
+
 def read_tables(paths: list[Path]) -> pd.DataFrame:
-    """Probe tables of several runs in one table (empty when there are none)."""
+    """Probe tables of several runs in one table (empty when there are none), every file checked first."""
+    for path in paths:
+        verify_table(path)
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()

@@ -31,7 +31,7 @@ ARTIFACT_CLASSES = {
         ArtifactClass("logs", ("logs",), "the log of every job"),
     )
 }
-# Most complete first: the first chosen class with a target decides what Snakemake marks.
+# Most complete first: the order in which restore names the targets it marks.
 TARGET_ORDER = ("figures", "probes", "metrics", "data")
 
 
@@ -47,8 +47,10 @@ def closure(names) -> list[str]:
     return [n for n in ARTIFACT_CLASSES if n in chosen]
 
 
-def snakemake_target(names) -> str | None:
-    return next((ARTIFACT_CLASSES[n].target for n in TARGET_ORDER if n in names), None)
+def snakemake_targets(names) -> list[str]:
+    """Every Snakefile target that covers one of the classes, most complete first (no job is left out:
+    a dataset no run uses is in `datasets` but not in `all`)."""
+    return [ARTIFACT_CLASSES[n].target for n in TARGET_ORDER if n in names and ARTIFACT_CLASSES[n].target]
 
 
 def directories(results: Path, names) -> list[Path]:

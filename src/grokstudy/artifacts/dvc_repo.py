@@ -30,10 +30,11 @@ def default_remote(root: Path) -> tuple[str, str]:
     if not name:
         raise ArtifactError("no default DVC remote is configured; set one with `dvc remote add -d NAME URL`"
                             " (see README, 'Reproduce without retraining')")
-    listing = run(root, "remote", "list").stdout
-    urls = dict(line.split(None, 1) for line in listing.splitlines() if line.strip())
-    url = urls.get(name, "?").split()[0]
-    return name, url
+    # Not `dvc remote list`: it wraps a long URL onto a line of its own.
+    url = run(root, "config", f"remote.{name}.url", check=False).stdout.strip()
+    if url and "://" not in url and not Path(url).is_absolute():
+        url = str((root / ".dvc" / url).resolve())  # DVC reads a relative path from its config file's directory
+    return name, url or "?"
 
 
 def cache_dir(root: Path) -> Path:

@@ -7,13 +7,28 @@ import yaml
 
 from grokstudy import provenance
 
+DIR_SUFFIX = ".dir"  # DVC names a directory's listing object by the md5 of the listing plus this
+
 
 def _md5(path: Path) -> str:
     return provenance.file_hash(path, "md5")  # DVC addresses its cache by md5
 
 
+def object_key(md5: str) -> str:
+    """Where DVC keeps an object, relative to a cache or a remote."""
+    return f"files/md5/{md5[:2]}/{md5[2:]}"
+
+
 def _object(cache: Path, md5: str) -> Path:
-    return cache / "files" / "md5" / md5[:2] / md5[2:]
+    return cache / object_key(md5)
+
+
+def _out(pointer: Path) -> dict:
+    return yaml.safe_load(pointer.read_text())["outs"][0]
+
+
+def _listing_intact(listing: Path, md5: str) -> bool:
+    return _md5(listing) == md5.removesuffix(DIR_SUFFIX)
 
 
 def tracked_files(pointer: Path, cache: Path) -> list[tuple[Path, Path, str]]:
@@ -21,10 +36,10 @@ def tracked_files(pointer: Path, cache: Path) -> list[tuple[Path, Path, str]]:
 
     Returns [] when the directory listing itself is not in the cache (nothing pulled yet).
     """
-    out = yaml.safe_load(pointer.read_text())["outs"][0]
+    out = _out(pointer)
     directory = pointer.with_name(out["path"])
     md5 = out["md5"]
-    if not md5.endswith(".dir"):
+    if not md5.endswith(DIR_SUFFIX):
         return [(directory, _object(cache, md5), md5)]
     listing = _object(cache, md5)
     if not listing.exists():
@@ -32,10 +47,47 @@ def tracked_files(pointer: Path, cache: Path) -> list[tuple[Path, Path, str]]:
     return [(directory / e["relpath"], _object(cache, e["md5"]), e["md5"]) for e in json.loads(listing.read_text())]
 
 
-def corrupt_cache_objects(pointers, cache: Path) -> list[tuple[Path, Path]]:
-    """Cache objects whose content no longer matches their hash: (workspace path, object)."""
-    return [(path, obj) for p in pointers for path, obj, md5 in tracked_files(p, cache)
-            if obj.exists() and _md5(obj) != md5]
+def corrupt_cache_objects(pointers, cache: Path, skip=frozenset()) -> list[tuple[Path, Path]]:
+    """Cache objects whose content no longer matches their hash: (workspace path, object).
+
+    A damaged directory listing is reported for the whole directory (its entries cannot be
+    trusted). Objects in `skip` (already found intact) are not hashed again.
+    """
+    corrupt = []
+    for pointer in pointers:
+        out = _out(pointer)
+        listing = _object(cache, out["md5"])
+        is_listing = out["md5"].endswith(DIR_SUFFIX) and listing.exists() and listing not in skip
+        if is_listing and not _listing_intact(listing, out["md5"]):
+            corrupt.append((pointer.with_name(out["path"]), listing))
+            continue
+        corrupt += [(path, obj) for path, obj, md5 in tracked_files(pointer, cache)
+                    if obj.exists() and obj not in skip and _md5(obj) != md5]
+    return corrupt
+
+
+def present_objects(pointers, cache: Path) -> set[Path]:
+    """The cache objects (listings included) that the pointers need and the cache holds."""
+    present = set()
+    for pointer in pointers:
+        listing = _object(cache, _out(pointer)["md5"])
+        present |= {listing} if listing.exists() else set()
+        present |= {obj for _, obj, _ in tracked_files(pointer, cache) if obj.exists()}
+    return present
+
+
+def remote_objects(pointers, corrupt, cache: Path, url: str) -> list[str]:
+    """The remote objects to delete before a corrupt object can be pushed again: the object itself, and
+    the listing of its directory (DVC takes a directory whose listing the remote has as fully pushed)."""
+    keys = []
+    for pointer in pointers:
+        out = _out(pointer)
+        listing, tracked = _object(cache, out["md5"]), pointer.with_name(out["path"])
+        inside = [obj for path, obj in corrupt if path == tracked or tracked in path.parents]
+        keys += [str(obj.relative_to(cache)) for obj in inside if obj != listing]
+        if inside and out["md5"].endswith(DIR_SUFFIX):
+            keys.append(object_key(out["md5"]))
+    return [f"{url.rstrip('/')}/{key}" for key in dict.fromkeys(keys)]
 
 
 def workspace_mismatches(pointers, cache: Path) -> list[Path]:
@@ -54,7 +106,7 @@ def missing_cache_objects(pointers, cache: Path) -> list[Path]:
     """Tracked paths whose content is not in the cache (a whole directory when its listing is missing)."""
     missing = []
     for pointer in pointers:
-        out = yaml.safe_load(pointer.read_text())["outs"][0]
+        out = _out(pointer)
         if not _object(cache, out["md5"]).exists():
             missing.append(pointer.with_name(out["path"]))
             continue

@@ -31,11 +31,78 @@ def _remove_touched_logs(logs: Path, existing: set[Path]) -> None:
             path.rmdir()
 
 
-def restore(root: Path, configfile: str, results: Path, chosen=None, log=print) -> dict[str, int]:
-    """Pull the chosen classes (default: all) and what they need; returns the jobs still pending."""
-    git_tree.require_repo(root)
-    dvc_repo.require_repo(root)
-    _refuse_local_changes(root)
+def _listed(paths, root: Path, limit: int = 10) -> str:
+    lines = [f"    {path.relative_to(root)}" for path in paths[:limit]]
+    return "\n".join(lines + (["    ..."] if len(paths) > limit else []))
+
+
+def _discard_corrupt_local_objects(root: Path, pointers, cache: Path, log) -> list:
+    """Damaged objects already in the local cache are removed so that the fetch replaces them.
+
+    Checked before fetching: DVC drops a corrupt object it meets, after which it cannot be named.
+    """
+    corrupt = integrity.corrupt_cache_objects(pointers, cache)
+    for path, obj in corrupt:
+        log(f"restore: corrupt DVC cache object {obj} (for {path.relative_to(root)}); fetching a fresh copy")
+        integrity.discard(obj)
+    return corrupt
+
+
+def _refuse_corrupt_remote_objects(root: Path, configfile: str, pointers, cache: Path, intact, remote: str,
+                                   url: str) -> None:
+    """Check what the fetch brought before anything is checked out: a damaged object came from the remote."""
+    corrupt = integrity.corrupt_cache_objects(pointers, cache, skip=intact)
+    if not corrupt:
+        return
+    for _, obj in corrupt:
+        integrity.discard(obj)
+    listed = "\n".join(f"    {path.relative_to(root)}  (md5 {obj.parent.name}{obj.name})" for path, obj in corrupt)
+    bad = "\n".join(f"    {key}" for key in integrity.remote_objects(pointers, corrupt, cache, url))
+    raise ArtifactError(
+        f"remote '{remote}' ({url}) holds corrupt copies: what it sent does not match the md5 the committed"
+        f" pointers record:\n{listed}\nNothing in {pointers[0].parent.relative_to(root)}/ or in Snakemake's records"
+        " changed; the corrupt objects were removed from the local cache. To repair the remote, delete these objects"
+        f" from it:\n{bad}\nthen seal again from a clone whose files are good (the author's):"
+        f" `grokstudy seal --configfile {configfile}`; then run restore again (docs/recovery.md).")
+
+
+def _fetch_verified(root: Path, configfile: str, pointers, cache: Path, remote: str, url: str, log) -> None:
+    """Fill the cache with every object the pointers need, each checked, or raise with nothing checked out."""
+    corrupt = _discard_corrupt_local_objects(root, pointers, cache, log)
+    intact = integrity.present_objects(pointers, cache)
+    # Fetch into the cache first, check out only once everything arrived: a failed transfer
+    # leaves the working tree exactly as it was (a failed `dvc pull` can remove a whole directory).
+    # `dvc fetch` can exit 0 with objects missing (a remote path that does not exist), so the
+    # cache itself is checked.
+    fetched = dvc_repo.run(root, "fetch", *[str(p.relative_to(root)) for p in pointers], check=False)
+    _refuse_corrupt_remote_objects(root, configfile, pointers, cache, intact, remote, url)
+    missing = integrity.missing_cache_objects(pointers, cache)
+    if fetched.returncode == 0 and not missing:
+        return
+    if corrupt:
+        listed = "\n".join(f"    {path.relative_to(root)}  (cache object {obj})" for path, obj in corrupt)
+        raise ArtifactError(f"corrupt files in the DVC cache, and remote '{remote}' ({url}) could not replace"
+                            f" them:\n{listed}\nThe corrupt objects were removed; run restore again with the"
+                            " remote reachable. Snakemake's records were not changed.")
+    raise ArtifactError(f"could not pull from remote '{remote}' ({url}); missing from the cache:\n"
+                        f"{_listed(missing, root)}\ndvc said:\n{dvc_repo.tail(fetched)}\n"
+                        "Snakemake's records were not changed; check the remote (README, 'Reproduce without"
+                        " retraining') or compute everything with `snakemake`.")
+
+
+def _check_out(root: Path, pointers, cache: Path) -> None:
+    targets = [str(p.relative_to(root)) for p in pointers]
+    checked_out = dvc_repo.run(root, "checkout", "--force", *targets, check=False)
+    if checked_out.returncode != 0:
+        raise ArtifactError(f"dvc checkout failed after a complete fetch:\n{dvc_repo.tail(checked_out)}\n"
+                            "Snakemake's records were not changed; run restore again.")
+    damaged = integrity.workspace_mismatches(pointers, cache)
+    if damaged:
+        raise ArtifactError(f"restored files do not match their recorded hashes:\n{_listed(damaged, root)}\n"
+                            "Snakemake's records were not changed; run restore again.")
+
+
+def _chosen_classes(chosen, log) -> list[str]:
     chosen = list(chosen or classes.ARTIFACT_CLASSES)
     bad = classes.unknown(chosen)
     if bad:
@@ -43,7 +110,21 @@ def restore(root: Path, configfile: str, results: Path, chosen=None, log=print) 
     names = classes.closure(chosen)
     added = [n for n in names if n not in chosen]
     if added:
-        log(f"restore: also pulling {', '.join(added)} (needed for the workflow to count {', '.join(chosen)} as up to date)")
+        log(f"restore: also pulling {', '.join(added)}"
+            f" (needed for the workflow to count {', '.join(chosen)} as up to date)")
+    return names
+
+
+def restore(root: Path, configfile: str, results: Path, chosen=None, log=print) -> dict[str, int]:
+    """Pull the chosen classes (default: all) and what they need; returns the jobs still pending.
+
+    Safe to run again after an interruption: every step starts from what is on disk.
+    """
+    git_tree.require_repo(root)
+    dvc_repo.require_repo(root)
+    _refuse_local_changes(root)
+    workflow_state.refuse_held_lock(root, configfile)
+    names = _chosen_classes(chosen, log)
     pointers = [classes.pointer(d) for d in classes.directories(results, names)]
     unsealed = [str(p.relative_to(root)) for p in pointers if not p.exists()]
     if unsealed:
@@ -52,47 +133,16 @@ def restore(root: Path, configfile: str, results: Path, chosen=None, log=print) 
 
     remote, url = dvc_repo.default_remote(root)
     log(f"restore: pulling {', '.join(names)} from remote '{remote}' ({url})")
-    targets = [str(p.relative_to(root)) for p in pointers]
     cache = dvc_repo.cache_dir(root)
-    # Checked before fetching: DVC drops a corrupt object it meets, after which it cannot be named.
-    corrupt = integrity.corrupt_cache_objects(pointers, cache)
-    for path, obj in corrupt:
-        log(f"restore: corrupt DVC cache object {obj} (for {path.relative_to(root)}); fetching a fresh copy")
-        integrity.discard(obj)
-    # Fetch into the cache first, check out only once everything arrived: a failed transfer
-    # leaves the working tree exactly as it was (a failed `dvc pull` can remove a whole directory).
-    # `dvc fetch` can exit 0 with objects missing (a remote path that does not exist), so the
-    # cache itself is checked.
-    fetched = dvc_repo.run(root, "fetch", *targets, check=False)
-    missing = integrity.missing_cache_objects(pointers, cache)
-    if fetched.returncode != 0 or missing:
-        if corrupt:
-            listed = "\n".join(f"    {path.relative_to(root)}  (cache object {obj})" for path, obj in corrupt)
-            raise ArtifactError(f"corrupt files in the DVC cache, and remote '{remote}' ({url}) could not replace"
-                                f" them:\n{listed}\nThe corrupt objects were removed; run restore again with the"
-                                " remote reachable. Snakemake's records were not changed.")
-        listed = "\n".join(f"    {path.relative_to(root)}" for path in missing[:10])
-        listed += "\n    ..." if len(missing) > 10 else ""
-        raise ArtifactError(f"could not pull from remote '{remote}' ({url}); missing from the cache:\n{listed}\n"
-                            f"dvc said:\n{dvc_repo.tail(fetched)}\n"
-                            "Snakemake's records were not changed; check the remote (README, 'Reproduce without"
-                            " retraining') or compute everything with `snakemake`.")
-    checked_out = dvc_repo.run(root, "checkout", "--force", *targets, check=False)
-    if checked_out.returncode != 0:
-        raise ArtifactError(f"dvc checkout failed after a complete fetch:\n{dvc_repo.tail(checked_out)}\n"
-                            "Snakemake's records were not changed.")
-    damaged = integrity.workspace_mismatches(pointers, cache)
-    if damaged:
-        listed = "\n".join(f"    {path.relative_to(root)}" for path in damaged)
-        raise ArtifactError(f"restored files do not match their recorded hashes:\n{listed}\nSnakemake's records were"
-                            " not changed; run `dvc checkout --force` on them or restore again.")
+    _fetch_verified(root, configfile, pointers, cache, remote, url, log)
+    _check_out(root, pointers, cache)
 
-    target = classes.snakemake_target(names)
-    if target:
-        log(f"restore: marking the restored results up to date for Snakemake (target '{target}')")
+    targets = classes.snakemake_targets(names)
+    if targets:
+        log(f"restore: marking the restored results up to date for Snakemake (targets {', '.join(targets)})")
         logs = classes.directories(results, ["logs"])[0]
         existing = set(logs.rglob("*")) if logs.exists() else set()
-        workflow_state.mark_up_to_date(root, configfile, target)
+        workflow_state.mark_up_to_date(root, configfile, targets)
         _remove_touched_logs(logs, existing)
     pending = workflow_state.pending_jobs(root, configfile)
     log(f"restore: done; Snakemake now plans {sum(pending.values())} jobs")

@@ -20,15 +20,33 @@ def class_sizes(results: Path, names) -> list[dict]:
     return rows
 
 
+def _refuse_incomplete_outputs(root: Path, configfile: str, names) -> None:
+    """Every output of every job behind the classes' targets must exist and be recorded by Snakemake."""
+    records = workflow_state.output_records(root, configfile, classes.snakemake_targets(names))
+    bad = [r for r in records if r.problem]
+    if not bad:
+        return
+    listed = "\n".join(f"    {r.path}  ({r.rule}: {r.problem})" for r in bad[:20])
+    listed += f"\n    ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+    paths = " ".join(dict.fromkeys(r.path for r in bad))
+    raise ArtifactError(
+        f"the workflow for {configfile} is incomplete: {len(bad)} outputs are missing, unrecorded or out of date,"
+        f" although a dry run may plan nothing for them (no target needs them again):\n{listed}\n"
+        f"Recompute them: `snakemake --configfile {configfile} --forcerun {paths}`; or, if they came from an"
+        f" interrupted restore, run `grokstudy restore --configfile {configfile}` again. Nothing was sealed.")
+
+
 def seal(root: Path, configfile: str, results: Path, log=print) -> list[dict]:
     git_tree.require_repo(root)
     dvc_repo.require_repo(root)
+    workflow_state.refuse_held_lock(root, configfile)
     pending = workflow_state.pending_jobs(root, configfile)
     if pending:
         plan = ", ".join(f"{rule} x{n}" for rule, n in pending.items())
         raise ArtifactError(f"the workflow for {configfile} is not up to date ({sum(pending.values())} jobs pending:"
                             f" {plan}); run `snakemake --configfile {configfile}` first. Nothing was sealed.")
     names = list(classes.ARTIFACT_CLASSES)
+    _refuse_incomplete_outputs(root, configfile, names)
     directories = classes.directories(results, names)
     missing = [str(d.relative_to(root)) for d in directories if not d.is_dir()]
     if missing:

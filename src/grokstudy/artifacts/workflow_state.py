@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from grokstudy.errors import ArtifactError
@@ -44,12 +45,79 @@ def pending_jobs(root: Path, configfile: str) -> dict[str, int]:
     return jobs
 
 
-def mark_up_to_date(root: Path, configfile: str, target: str) -> None:
-    """Record every job behind `target` as run on the files now on disk, without running anything.
+LOCKS = Path(".snakemake") / "locks"
+
+
+def _lock_held(root: Path, configfile: str) -> str:
+    return (f"Snakemake's lock on {root} is held: a Snakemake run is going on here, or one was killed and left its"
+            f" lock in {LOCKS}. If none is running, remove the lock with"
+            f" `snakemake --unlock --configfile {configfile}`, then run this command again (docs/recovery.md).")
+
+
+def refuse_held_lock(root: Path, configfile: str) -> None:
+    """Refuse before anything changes while Snakemake's lock files exist (a run, or a killed run's leftovers)."""
+    locks = root / LOCKS
+    if locks.is_dir() and any(locks.glob("*.lock")):
+        raise ArtifactError(_lock_held(root, configfile) + " Nothing was changed.")
+
+
+def mark_up_to_date(root: Path, configfile: str, targets) -> None:
+    """Record every job behind `targets` as run on the files now on disk, without running anything.
 
     --forceall makes Snakemake write metadata for every job, so a later change to a rule's
     parameters or code is still noticed (a plain --touch leaves untouched rules without records).
     """
-    result = _snakemake(root, configfile, "--touch", "--forceall", "--cores", "1", targets=[target])
-    if result.returncode != 0:
-        raise ArtifactError(f"Snakemake could not mark the restored files as up to date:\n{(result.stdout + result.stderr)[-2000:]}")
+    result = _snakemake(root, configfile, "--touch", "--forceall", "--cores", "1", targets=list(targets))
+    text = result.stdout + result.stderr
+    if result.returncode == 0:
+        return
+    if "LockException" in text or "cannot be locked" in text:
+        raise ArtifactError(_lock_held(root, configfile))
+    raise ArtifactError(f"Snakemake could not mark the restored files as up to date:\n{text[-2000:]}")
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """One output file of a job in the workflow, as `snakemake --detailed-summary` reports it."""
+
+    path: str
+    rule: str
+    status: str  # "ok", "missing", or why Snakemake would rerun its job
+    recorded: bool  # whether Snakemake's metadata holds a record of the job that wrote it
+
+    @property
+    def problem(self) -> str | None:
+        if self.status != "ok":
+            return self.status
+        return None if self.recorded else "no record in Snakemake's metadata"
+
+
+def parse_detailed_summary(output: str) -> list[OutputRecord]:
+    """The rows of `snakemake --detailed-summary` (columns: output_file, date, rule, log-file(s),
+    input-file(s), shellcmd, status, plan; log and input are '-' when the file has no record)."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("output_file\t")), None)
+    if start is None:
+        return []
+    rows = []
+    for line in lines[start + 1:]:
+        fields = line.split("\t")
+        if len(fields) < 8:
+            continue
+        recorded = not (fields[3] == "-" and fields[4] == "-")
+        rows.append(OutputRecord(path=fields[0], rule=fields[2], status=fields[-2], recorded=recorded))
+    return rows
+
+
+def output_records(root: Path, configfile: str, targets) -> list[OutputRecord]:
+    """Every output file of every job behind `targets`, present or not, with Snakemake's view of it.
+
+    A dry run is not enough: it plans nothing for a missing output that no target needs again
+    (after a failed rerun, Snakemake deletes the outputs of the failed job).
+    """
+    result = _snakemake(root, configfile, "--detailed-summary", targets=list(targets))
+    text = result.stdout + result.stderr
+    rows = parse_detailed_summary(result.stdout)
+    if result.returncode != 0 or not rows:
+        raise ArtifactError(f"could not read Snakemake's summary of the workflow:\n{text[-2000:]}")
+    return rows

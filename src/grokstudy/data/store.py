@@ -1,14 +1,14 @@
 """Datasets on disk: Parquet splits, the tokenizer, and a manifest with counts and provenance."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from grokstudy import __version__, provenance
+from grokstudy.artifacts.recovery import way_out
 from grokstudy.data import comparison, composition
 from grokstudy.data.dataset import EVAL_SPLITS, Dataset
-from grokstudy.tokenizer import build_tokenizer
+from grokstudy.errors import CorruptArtifactError
 
 GENERATOR_VERSION = 1
 TRAIN_FILE = "train.parquet"
@@ -30,6 +30,9 @@ def generate(params: dict) -> Dataset:
 
 
 def write(dataset: Dataset, params: dict, out_dir: Path) -> None:
+    # Imported here: readers of splits (claims, figures) need no transformers.
+    from grokstudy.tokenizer import build_tokenizer
+
     out_dir = Path(out_dir)
     (out_dir / EVAL_DIR).mkdir(parents=True, exist_ok=True)
     dataset.train.to_parquet(out_dir / TRAIN_FILE, index=False)
@@ -57,13 +60,60 @@ def write(dataset: Dataset, params: dict, out_dir: Path) -> None:
     )
 
 
+def _way_out(data_dir: Path) -> str:
+    # The manifest is the prepare job's declared output that names the whole dataset.
+    return way_out(Path(data_dir) / MANIFEST, regenerate=Path(data_dir) / MANIFEST)
+
+
 def read_manifest(data_dir: Path) -> dict:
-    return json.loads((Path(data_dir) / MANIFEST).read_text())
+    manifest = provenance.read_record(Path(data_dir) / MANIFEST, _way_out(data_dir))
+    if not isinstance(manifest.get("files"), dict):
+        raise CorruptArtifactError(f"{Path(data_dir) / MANIFEST} records no file hashes; {_way_out(data_dir)}")
+    return manifest
+
+
+def verify(data_dir: Path, names=None) -> dict[str, str]:
+    """Check dataset files (default: every file the manifest lists) against the manifest's sha256s.
+
+    Returns the hashes of the files as they are on disk, which are then the recorded ones; raises
+    CorruptArtifactError naming the first file that differs. Each file is hashed once per process.
+    """
+    data_dir = Path(data_dir)
+    recorded = read_manifest(data_dir)["files"]
+    names = sorted(recorded) if names is None else names
+    return {name: provenance.verify_sha256(data_dir / name, recorded.get(name), data_dir / MANIFEST, _way_out(data_dir))
+            for name in names}
+
+
+def tokenizer_files(data_dir: Path) -> list[str]:
+    return sorted(n for n in read_manifest(data_dir)["files"] if Path(n).parts[0] == TOKENIZER_DIR)
+
+
+def load_tokenizer(data_dir: Path):
+    """The dataset's tokenizer, once its files match the manifest."""
+    from transformers import AutoTokenizer
+
+    verify(data_dir, tokenizer_files(data_dir))
+    return AutoTokenizer.from_pretrained(Path(data_dir) / TOKENIZER_DIR)
 
 
 def read_train(data_dir: Path) -> pd.DataFrame:
+    verify(data_dir, [TRAIN_FILE])
     return pd.read_parquet(Path(data_dir) / TRAIN_FILE)
 
 
+def _eval_name(split: str) -> str:
+    return f"{EVAL_DIR}/{split}.parquet"
+
+
 def read_eval(data_dir: Path) -> dict[str, pd.DataFrame]:
-    return {s: pd.read_parquet(Path(data_dir) / EVAL_DIR / f"{s}.parquet") for s in EVAL_SPLITS}
+    verify(data_dir, [_eval_name(s) for s in EVAL_SPLITS])
+    return {s: pd.read_parquet(Path(data_dir) / _eval_name(s)) for s in EVAL_SPLITS}
+
+
+def read_eval_split(path: Path) -> pd.DataFrame:
+    """One evaluation split named by its path (DATA_DIR/eval/SPLIT.parquet), checked against its dataset's manifest."""
+    path = Path(path)
+    data_dir = path.parent.parent
+    verify(data_dir, [str(path.relative_to(data_dir))])
+    return pd.read_parquet(path)

@@ -2,18 +2,16 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from grokstudy.figures import curves, lens, save
-from grokstudy.results import read_metrics
+from grokstudy.results import read_metrics, read_table
 
 
 def _figure_and_data(kind: str, inputs: list[Path], labels: dict, step_axis: str):
     if kind == "logit_lens":
-        data = lens.lens_table(pd.read_parquet(inputs[0]), pd.read_parquet(inputs[1]))
+        data = lens.lens_table(read_table(inputs[0]), read_table(inputs[1]))
         return lens.logit_lens(data), data
     if kind == "causal_tracing":
-        data = pd.read_parquet(inputs[0])
+        data = read_table(inputs[0])
         return lens.causal_tracing(data), data
     data = curves.label_runs(read_metrics(inputs), labels)
     return getattr(curves, kind)(data, step_axis=step_axis), data

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from grokstudy import provenance
+from grokstudy.artifacts.recovery import newest_checkpoint_way_out
 from grokstudy.errors import CorruptArtifactError
 from grokstudy.paths import inside, refuse_dot_parts
 
@@ -37,12 +38,25 @@ def verify(directory: Path) -> None:
     manifest = directory / CHECKSUMS
     if not manifest.exists():
         raise CorruptArtifactError(f"{directory} is incomplete: {CHECKSUMS} is missing")
-    for name, expected in json.loads(manifest.read_text()).items():
+    try:
+        recorded = json.loads(manifest.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CorruptArtifactError(f"{manifest} is corrupt: it is not valid JSON ({error})") from None
+    for name, expected in recorded.items():
         path = directory / name
         if not path.exists():
             raise CorruptArtifactError(f"{path} is missing (listed in {manifest})")
-        if provenance.file_sha256(path) != expected:
-            raise CorruptArtifactError(f"{path} is corrupt: its sha256 differs from the one in {manifest}")
+        actual = provenance.file_sha256(path)
+        if actual != expected:
+            raise CorruptArtifactError(f"{path} is corrupt: its sha256 is {actual}, but {manifest} records {expected}")
+
+
+def _read_trainer_state(directory: Path) -> dict | None:
+    try:
+        state = json.loads((directory / TRAINER_STATE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return state if isinstance(state, dict) else None
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer, names: dict[int, str]) -> dict[str, torch.Tensor]:
@@ -84,16 +98,27 @@ class CheckpointStore:
         return self.root / step_dir_name(step)
 
     def latest_resumable(self, fingerprint: str) -> int | None:
-        """The newest complete checkpoint of this exact configuration, or None (stale ones are removed)."""
+        """The newest complete checkpoint of this exact configuration, or None (stale ones are removed).
+
+        A damaged newest checkpoint stops the run with the directory to delete: older checkpoints
+        keep no optimizer state, so there is nothing to fall back to but a fresh start.
+        """
         steps = self.complete_steps()
         if not steps:
             self.clear()
             return None
-        state = json.loads((self.path(steps[-1]) / TRAINER_STATE).read_text())
-        if state.get("fingerprint") != fingerprint or not (self.path(steps[-1]) / OPTIMIZER_STATE).exists():
+        newest = self.path(steps[-1])
+        state = _read_trainer_state(newest)  # None when unreadable: verify names the damage
+        if state is not None and (state.get("fingerprint") != fingerprint or not (newest / OPTIMIZER_STATE).exists()):
             self.clear()
             return None
-        verify(self.path(steps[-1]))
+        try:
+            verify(newest)
+            if state is None:
+                raise CorruptArtifactError(f"{newest / TRAINER_STATE} is unreadable")
+        except CorruptArtifactError as error:
+            way_out = newest_checkpoint_way_out(newest)
+            raise CorruptArtifactError(f"{error}. Training cannot resume from {newest.name}; {way_out}") from None
         for partial in self.root.glob(".partial-*"):
             shutil.rmtree(partial)
         return steps[-1]

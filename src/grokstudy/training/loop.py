@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
-from grokstudy import provenance, sources
+from grokstudy import provenance, results, sources
 from grokstudy.batching import EncodedSplit, encode
 from grokstudy.data import store
 from grokstudy.evaluation import evaluate_split
@@ -30,10 +30,12 @@ from grokstudy.training.step import TrainStep
 TRAIN_BATCHES = "train_batches"
 
 
-def run_fingerprint(run_params: dict, model_params: dict, data_manifest: dict) -> str:
+def run_fingerprint(run_params: dict, model_params: dict, data_hashes: dict[str, str]) -> str:
+    """`data_hashes` are those of the dataset files as read (store.verify), never the manifest's word
+    for them: a run on damaged data must not leave checkpoints that a repaired dataset resumes."""
     # An edit to the training code must not resume old checkpoints.
     code = provenance.source_digest(*sources.TRAINING_CODE)
-    return provenance.fingerprint(run_params, model_params, data_manifest["files"], code)
+    return provenance.fingerprint(run_params, model_params, data_hashes, code)
 
 
 @dataclass
@@ -57,15 +59,16 @@ class RunPlan:
 
 
 def load_plan(run_params: dict, model_params: dict, data_dir: Path, dev: torch.device) -> RunPlan:
+    data_hashes = store.verify(data_dir)  # every file checked (and hashed once) before anything is read
     manifest = store.read_manifest(data_dir)
-    tokenizer = AutoTokenizer.from_pretrained(Path(data_dir) / store.TOKENIZER_DIR)
+    tokenizer = store.load_tokenizer(data_dir)
     total, ckpt = run_params["steps"], run_params["checkpoints"]
     checkpoint_steps = schedule.checkpoint_steps(total, ckpt["count"], ckpt["dense_fraction"], ckpt["dense_count"])
     return RunPlan(
         run_params=run_params,
         model_params=model_params,
         manifest=manifest,
-        fingerprint=run_fingerprint(run_params, model_params, manifest),
+        fingerprint=run_fingerprint(run_params, model_params, data_hashes),
         versions=provenance.versions(),  # read once: package metadata lookups do not belong in the step loop
         tokenizer=tokenizer,
         train_data=encode(store.read_train(data_dir), tokenizer).to(dev),
@@ -220,6 +223,15 @@ def _final_metrics(metrics: pd.DataFrame) -> dict:
     return {row.split: round(row.accuracy, 4) for row in last.itertuples()}
 
 
+def write_metrics(metrics: pd.DataFrame, path: Path) -> str:
+    """Write the metrics table atomically; returns its sha256, which the run summary records for readers."""
+    partial = path.with_name(path.name + ".partial")
+    metrics.to_parquet(partial, index=False)
+    sha256 = provenance.file_sha256(partial)
+    partial.replace(path)
+    return sha256
+
+
 def train_run(
     run_params: dict,
     model_params: dict,
@@ -255,7 +267,7 @@ def train_run(
     if stopped_at is not None:
         return {"interrupted_at": stopped_at}
     metrics = log.frame()
-    metrics.to_parquet(out_dir / "metrics.parquet", index=False)
     summary = run_summary(plan, state, metrics, dev, threads, seconds)
-    provenance.write_json(out_dir / "run.json", summary)
+    summary[results.METRICS_HASH] = write_metrics(metrics, out_dir / results.METRICS)
+    provenance.write_json(out_dir / results.SUMMARY, summary)
     return summary
