@@ -71,6 +71,7 @@ def _probe_common(p):
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--probes", type=_json, required=True, help="the probe settings this job uses, as JSON")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", choices=DEVICE_CHOICES, help="where the networks run (fp32 either way)")
 
 
 def probe_arguments(p):
@@ -86,7 +87,7 @@ def probe(args) -> None:
     from grokstudy.probes.run_probes import probe_and_write
 
     gap, checkpoints = probe_and_write(args.run, args.task, args.run_dir, args.data, args.probes, args.threads,
-                                       args.checkpoints, args.out_lens, args.out_accuracy)
+                                       args.checkpoints, args.out_lens, args.out_accuracy, device=args.device)
     print(f"probed {checkpoints} checkpoints; max |reloaded - logged accuracy| = {gap:.2e}")
 
 
@@ -105,7 +106,8 @@ def probe_null_arguments(p):
 def probe_null(args) -> None:
     from grokstudy.probes.run_probes import probe_nulls_and_write
 
-    probe_nulls_and_write(args.run, args.task, args.model_params, args.data, args.probes, args.threads, args.out)
+    probe_nulls_and_write(args.run, args.task, args.model_params, args.data, args.probes, args.threads, args.out,
+                          device=args.device)
 
 
 def trace_arguments(p):
@@ -116,7 +118,8 @@ def trace_arguments(p):
 def trace(args) -> None:
     from grokstudy.probes.run_probes import trace_and_write
 
-    final = trace_and_write(args.run, args.model_params, args.data, args.probes, args.checkpoints, args.threads, args.out)
+    final = trace_and_write(args.run, args.model_params, args.data, args.probes, args.checkpoints, args.threads, args.out,
+                            device=args.device)
     print(final.to_string())
 
 

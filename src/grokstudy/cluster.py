@@ -126,9 +126,8 @@ def train_resources(
 def probe_resources(device: str, threads: int = 1, runtime: int = 120, attempt: int = 1) -> dict[str, int]:
     """Checkpoint probes, null networks and causal tracing.
 
-    `device` is the device the probe commands compute on: "cuda" asks for a GPU. (They take no
-    device option yet and compute on the CPU, so pass "cpu" until they do; a GPU requested for
-    them would sit idle.) Their cost has not been measured at paper scale; `runtime` (minutes) is
+    `device` is the device the probe commands compute on (`grokstudy probe --device`): "cuda" asks
+    for a GPU. Their cost has not been measured at paper scale; `runtime` (minutes) is
     a generous default, doubled on each retry: these jobs do not resume, so a retry after a
     timeout needs more time.
     """

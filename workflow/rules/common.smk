@@ -60,7 +60,8 @@ def dataset_cost(dataset):
 
 # What a job asks a cluster scheduler for (profiles/slurm, docs/cluster.md); the local run ignores it.
 SECONDS_PER_STEP = cluster.seconds_per_step_override(os.environ)
-PROBE_DEVICE = "cpu"  # the probe commands compute on the CPU: a GPU asked for them would sit idle
+# Probes run where training runs: on the GPU of a GPU preset (batched, fp32), else on the CPU.
+PROBE_DEVICE = "cuda" if STUDY["device"] == "cuda" else "cpu"
 
 
 def train_request(run):

@@ -11,6 +11,7 @@ rule probe_checkpoints:
         lens=f"{RESULTS}/probes/{{run}}/logit_lens.parquet",
         accuracy=f"{RESULTS}/probes/{{run}}/checkpoint_accuracy.parquet",
     params:
+        device=PROBE_DEVICE,
         probes=as_json(job_settings.checkpoint_probes(STUDY)),
         task=lambda w: run_task(w.run),
         data_dir=lambda w: dataset_dir(w.run),
@@ -18,6 +19,7 @@ rule probe_checkpoints:
         checkpoints=lambda w: checkpoint_dir(w.run),
     threads: STUDY["threads_per_job"]
     resources:
+        gpu=probe_request()["gpu"],
         runtime=lambda w, attempt: probe_request(attempt)["runtime"],
         mem_mb=probe_request()["mem_mb"],
     log:
@@ -26,7 +28,7 @@ rule probe_checkpoints:
         ENV
     shell:
         "grokstudy probe --run {wildcards.run} --task {params.task} --data {params.data_dir}"
-        " --run-dir {params.run_dir} --checkpoints {params.checkpoints} --probes {params.probes:q} --threads {threads}"
+        " --run-dir {params.run_dir} --checkpoints {params.checkpoints} --probes {params.probes:q} --threads {threads} --device {params.device}"
         " --out-lens {output.lens} --out-accuracy {output.accuracy} > {log} 2>&1"
 
 
@@ -37,12 +39,14 @@ rule probe_null_networks:
     output:
         lens=f"{RESULTS}/probes/{{run}}/null_logit_lens.parquet",
     params:
+        device=PROBE_DEVICE,
         probes=as_json(job_settings.null_probes(STUDY)),
         model=settings(job_settings.model, "run"),
         task=lambda w: run_task(w.run),
         data_dir=lambda w: dataset_dir(w.run),
     threads: STUDY["threads_per_job"]
     resources:
+        gpu=probe_request()["gpu"],
         runtime=lambda w, attempt: probe_request(attempt)["runtime"],
         mem_mb=probe_request()["mem_mb"],
     log:
@@ -51,7 +55,7 @@ rule probe_null_networks:
         ENV
     shell:
         "grokstudy probe-null --run {wildcards.run} --task {params.task} --data {params.data_dir}"
-        " --model-params {params.model:q} --probes {params.probes:q} --threads {threads}"
+        " --model-params {params.model:q} --probes {params.probes:q} --threads {threads} --device {params.device}"
         " --out {output.lens} > {log} 2>&1"
 
 
@@ -63,12 +67,14 @@ rule trace_causal_effects:
     output:
         f"{RESULTS}/probes/{{run}}/causal_tracing.parquet",
     params:
+        device=PROBE_DEVICE,
         probes=as_json(job_settings.null_probes(STUDY)),
         model=settings(job_settings.model, "run"),
         data_dir=lambda w: dataset_dir(w.run),
         checkpoints=lambda w: checkpoint_dir(w.run),
     threads: STUDY["threads_per_job"]
     resources:
+        gpu=probe_request()["gpu"],
         runtime=lambda w, attempt: probe_request(attempt)["runtime"],
         mem_mb=probe_request()["mem_mb"],
     log:
@@ -77,4 +83,4 @@ rule trace_causal_effects:
         ENV
     shell:
         "grokstudy trace --run {wildcards.run} --data {params.data_dir} --checkpoints {params.checkpoints}"
-        " --model-params {params.model:q} --probes {params.probes:q} --threads {threads} --out {output} > {log} 2>&1"
+        " --model-params {params.model:q} --probes {params.probes:q} --threads {threads} --device {params.device} --out {output} > {log} 2>&1"

@@ -39,9 +39,10 @@ def device_name(device: torch.device) -> str:
     return f"CPU {model}, {torch.get_num_threads()} torch thread per process"
 
 
-def peak_flops(device: torch.device) -> tuple[float | None, str]:
+def peak_flops(device: torch.device, name: str | None = None) -> tuple[float | None, str]:
+    """`name`: the GPU's name as a worker reported it, so that this process need not touch the GPU."""
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
+        name = name or torch.cuda.get_device_name(device)
         for key, value in GPU_PEAK_BF16.items():
             if key in name:
                 return value, f"{key} dense bf16 vendor peak"
@@ -69,7 +70,13 @@ def model_flops_per_step(model_params: dict, vocab_rows: int, batch: int, prompt
 
 
 def _measure(loop: str, data_dir: str, model_params: dict, run_params: dict, device: str, steps: int, warmup: int,
-             queue) -> None:
+             precision: str, queue) -> None:
+    # `precision` is the label of the row: the step's autocast itself falls back to fp32 without bf16.
+    _measure_loop(loop, data_dir, model_params, run_params, device, steps, warmup, queue)
+
+
+def _measure_loop(loop: str, data_dir: str, model_params: dict, run_params: dict, device: str, steps: int, warmup: int,
+                  queue) -> None:
     dev = torch.device(device)
     if dev.type == "cpu":
         torch.set_num_threads(1)
@@ -133,14 +140,17 @@ def _run_processes(count: int, *args) -> list[dict]:
 
 
 def benchmark(configfile: Path, run: str, loops=LOOPS, steps: int = 30, warmup: int = 5, processes: int = 2,
-              device: str = "auto", compile: bool = False, log=print) -> list[dict]:
+              device: str = "auto", compile: bool = False, log=print, eager: bool = False,
+              precision: str = "bf16") -> list[dict]:
+    """One row per loop. `compile` captures the fast step even where the preset does not; `eager` never
+    captures it (it wins over both); `precision` labels the rows (the step uses bf16 where the GPU has it)."""
     preset = study_config.load(configfile)
     run_params = dict(preset["runs"][run])
-    run_params["compile"] = run_params.get("compile", False) or compile
+    run_params["compile"] = (run_params.get("compile", False) or compile) and not eager
     model_params = preset["models"][run_params["model"]]
     dataset = preset["datasets"][run_params["dataset"]]
     dev = resolve_device(device)
-    peak, peak_source = peak_flops(dev)
+    cpu_peak = peak_flops(dev) if dev.type == "cpu" else None
     versions = {k: v for k, v in provenance.versions().items() if k in ("python", "torch", "transformers")}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -156,8 +166,9 @@ def benchmark(configfile: Path, run: str, loops=LOOPS, steps: int = 30, warmup: 
             count = processes if loop == "fast-concurrent" else 1
             log(f"bench: {loop} x{count} on {dev.type}, {warmup} warm-up + {steps} timed steps")
             results = _run_processes(count, "fast" if loop == "fast-concurrent" else loop, tmp, model_params,
-                                     run_params, str(dev), steps, warmup)
+                                     run_params, str(dev), steps, warmup, precision)
             steps_per_s = sum(r["steps_per_s"] for r in results)
+            peak, peak_source = cpu_peak or peak_flops(dev, name=results[0]["device"])
             rows.append({
                 "date": datetime.date.today().isoformat(), "device": results[0]["device"], "preset": preset["name"],
                 "run": run, "loop": loop, "processes": count, "steps": steps, "steps_per_s": round(steps_per_s, 3),
@@ -165,7 +176,8 @@ def benchmark(configfile: Path, run: str, loops=LOOPS, steps: int = 30, warmup: 
                 "mfu": round(steps_per_s * flops / (peak * count), 4) if peak else "",
                 "peak_mem_gb": round(max(r["peak_mem_gb"] for r in results), 3), "peak_flops_source": peak_source,
                 "versions": json.dumps(versions, sort_keys=True),
-                "notes": f"compile={run_params.get('compile', False)}; forward=public full trunk",
+                "notes": f"compile={run_params.get('compile', False)}; forward=public full trunk"
+                         + (f"; precision={precision}" if dev.type == "cuda" else ""),
             })
             log(f"bench: {loop}: {steps_per_s:.2f} steps/s")
     return rows

@@ -17,6 +17,8 @@ import torch
 from grokstudy.stats import bootstrap_mean_ci
 
 POSITIONS = ("h", "r1", "r2")  # composition prompt positions 0, 1, 2
+# Queries per forward pass: at least every shipped preset's max_queries (paper: 1000).
+TRACE_BATCH = 4096
 
 
 def corrupted_heads(heads: list[str], entities: list[str], seed: int) -> list[str]:
@@ -71,7 +73,7 @@ def _noised_logits(model, input_ids: torch.Tensor, layer: int, position: int, re
 
 
 def answer_probability(logits: torch.Tensor, target_ids: torch.Tensor) -> np.ndarray:
-    return logits.float().softmax(-1).gather(-1, target_ids.unsqueeze(-1)).squeeze(-1).numpy()
+    return logits.float().softmax(-1).gather(-1, target_ids.unsqueeze(-1)).squeeze(-1).cpu().numpy()
 
 
 @torch.no_grad()
@@ -129,16 +131,28 @@ def tracing_queries(frame: pd.DataFrame, entities: list[str], limit: int, seed: 
     })
 
 
-def trace_model(model, tokenizer, queries: dict[str, pd.DataFrame], probes: dict, **labels) -> list[dict]:
-    vocab = tokenizer.get_vocab()
+def trace_in_batches(model, clean_ids: torch.Tensor, corrupt_ids: torch.Tensor, target_ids: torch.Tensor,
+                     batch_size: int) -> dict:
+    """`trace` over at most `batch_size` queries at a time, joined per query: it bounds the memory of the
+    full-vocabulary logits at every position, and leaves the per-query numbers as they are."""
+    parts = [trace(model, *(t[start:start + batch_size] for t in (clean_ids, corrupt_ids, target_ids)))
+             for start in range(0, len(target_ids), batch_size)]
+    return {key: np.concatenate([p[key] for p in parts], axis=-1) for key in parts[0]}
+
+
+def trace_model(model, tokenizer, queries: dict[str, pd.DataFrame], probes: dict, batch_size: int = TRACE_BATCH,
+                **labels) -> list[dict]:
+    """Effect rows per split, with the queries' tensors made on the model's device."""
+    vocab, device = tokenizer.get_vocab(), next(model.parameters()).device
 
     def ids(prompts):
-        return torch.tensor([[vocab[t] for t in p.split(" ")] for p in prompts])
+        return torch.tensor([[vocab[t] for t in p.split(" ")] for p in prompts], device=device)
 
     rows = []
     for split, frame in queries.items():
         if frame.empty:
             continue
-        traced = trace(model, ids(frame["prompt"]), ids(frame["corrupted"]), torch.tensor([vocab[a] for a in frame["answer"]]))
+        answers = torch.tensor([vocab[a] for a in frame["answer"]], device=device)
+        traced = trace_in_batches(model, ids(frame["prompt"]), ids(frame["corrupted"]), answers, batch_size)
         rows += effect_rows(traced, probes["bootstrap_resamples"], probes["confidence"], bootstrap_seed=0, split=split, **labels)
     return rows

@@ -25,6 +25,9 @@ SITES = {
     "comparison": (ProbeSite("e1", 2, "value1", 3), ProbeSite("e2", 4, "value2", 5)),
 }
 PROBE_SPLITS = ("train_inferred", "test_inferred_id", "test_inferred_ood")
+# Queries per forward pass: at least every shipped preset's max_queries (paper: 1000), so theirs go
+# through in one pass, and few enough that (layers + 1) x batch x vocab fp32 logits fit on a GPU.
+PROBE_BATCH = 4096
 
 
 def candidate_tokens(vocabulary: list[str], task: str) -> list[str]:
@@ -57,19 +60,31 @@ def reciprocal_ranks(logits: torch.Tensor, candidate_ids: torch.Tensor, target_i
     scores = logits[..., candidate_ids]
     target_scores = logits.gather(-1, target_ids.expand(logits.shape[0], -1).unsqueeze(-1))
     rank = (scores > target_scores).sum(-1)
-    return (1.0 / (1.0 + rank.float())).numpy()
+    return (1.0 / (1.0 + rank.float())).cpu().numpy()
 
 
-def probe_model(model, tokenizer, queries: dict[str, pd.DataFrame], site: ProbeSite, candidates: list[str]) -> dict[str, np.ndarray]:
-    """Reciprocal ranks per layer for each split's queries at one site."""
-    vocab = tokenizer.get_vocab()
-    candidate_ids = torch.tensor([vocab[t] for t in candidates])
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def probe_model(model, tokenizer, queries: dict[str, pd.DataFrame], site: ProbeSite, candidates: list[str],
+                batch_size: int = PROBE_BATCH) -> dict[str, np.ndarray]:
+    """Reciprocal ranks per layer for each split's queries at one site, on the model's device.
+
+    Queries go through in batches of `batch_size`: each holds (layers + 1) x batch x vocab logits.
+    """
+    vocab, device = tokenizer.get_vocab(), model_device(model)
+    candidate_ids = torch.tensor([vocab[t] for t in candidates], device=device)
     out = {}
     for split, frame in queries.items():
         if frame.empty:
             continue
-        ids = torch.tensor([[vocab[t] for t in p.split(" ")] for p in frame["prompt"]])
-        targets = torch.tensor([vocab[t] for t in frame["target"]])
-        out[split] = reciprocal_ranks(layer_logits(model, ids, site.position), candidate_ids, targets)
+        ids = torch.tensor([[vocab[t] for t in p.split(" ")] for p in frame["prompt"]], device=device)
+        targets = torch.tensor([vocab[t] for t in frame["target"]], device=device)
+        out[split] = np.concatenate([
+            reciprocal_ranks(layer_logits(model, ids[start:start + batch_size], site.position), candidate_ids,
+                             targets[start:start + batch_size])
+            for start in range(0, len(ids), batch_size)
+        ], axis=1)
     return out
 

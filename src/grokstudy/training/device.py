@@ -1,6 +1,7 @@
 """Pick the device and the per-process CPU thread count."""
 
 import contextlib
+import warnings
 
 import torch
 
@@ -14,10 +15,14 @@ def resolve_device(requested: str) -> torch.device:
 
 
 def autocast(device: torch.device):
-    """bf16 autocast on a GPU; plain fp32 on the CPU, where results must be bit-reproducible."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """bf16 autocast on a GPU that has bf16; plain fp32 elsewhere (on the CPU results must be
+    bit-reproducible; a GPU without bf16 falls back to fp32, with a warning)."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    if not torch.cuda.is_bf16_supported():
+        warnings.warn(f"{torch.cuda.get_device_name(device)} has no bf16: training runs in fp32", stacklevel=2)
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
 def seed_step(seed: int, step: int) -> None:

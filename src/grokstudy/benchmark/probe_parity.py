@@ -1,0 +1,45 @@
+"""Probes on a device against the same probes on the CPU: the logit lens and causal tracing of one
+network, both in fp32, so a GPU probe job can be trusted to give the CPU's numbers."""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from grokstudy.data import store
+from grokstudy.model import build_model
+from grokstudy.probes.causal_tracing import trace_model, tracing_queries
+from grokstudy.probes.logit_lens import PROBE_SPLITS, SITES, candidate_tokens, probe_model, site_queries
+
+PARITY_PROBES = {"bootstrap_resamples": 50, "confidence": 0.95}
+
+
+def _readings(model, tokenizer, lens_queries: dict, trace_queries: dict, candidates: list[str]) -> dict[str, np.ndarray]:
+    ranks = {site.position_name: probe_model(model, tokenizer, lens_queries[site.position_name], site, candidates)
+             for site in SITES["composition"]}
+    effects = trace_model(model, tokenizer, trace_queries, PARITY_PROBES)
+    return {
+        "reciprocal_rank": np.concatenate([r.ravel() for by_split in ranks.values() for r in by_split.values()]),
+        "causal_effect": np.array([row["effect"] for row in effects]),
+    }
+
+
+def probe_parity(data_dir: Path, model_params: dict, device: str, max_queries: int = 200, seed: int = 1) -> dict:
+    """Max |device - CPU| of the per-query reciprocal ranks and of the mean causal effects, on a
+    randomly initialized network of the given shape (a trained one would do the same)."""
+    tokenizer = store.load_tokenizer(data_dir)
+    frames = store.read_eval(data_dir)
+    entities = candidate_tokens(list(tokenizer.get_vocab()), "composition")
+    lens_queries = {site.position_name: {s: site_queries(frames[s], site, max_queries, seed=0) for s in PROBE_SPLITS}
+                    for site in SITES["composition"]}
+    trace_queries = {s: tracing_queries(frames[s], entities, max_queries, seed=0) for s in PROBE_SPLITS}
+    cpu_model = build_model(model_params, tokenizer, seed=seed).float().eval()
+    device_model = copy.deepcopy(cpu_model).to(torch.device(device)).eval()
+    on_cpu = _readings(cpu_model, tokenizer, lens_queries, trace_queries, entities)
+    on_device = _readings(device_model, tokenizer, lens_queries, trace_queries, entities)
+    found = {"device": device, "queries_per_split": max_queries}
+    for key in on_cpu:
+        diff = np.abs(on_cpu[key] - on_device[key])
+        found.update({f"{key}_max_abs_diff": float(diff.max()), f"{key}_mean_abs_diff": float(diff.mean())})
+    return found
