@@ -95,12 +95,28 @@ def test_checkpoint_loads_with_plain_transformers_and_reproduces_accuracy(compos
     assert evaluate_split(model, encode(frame, tokenizer))["accuracy"] == pytest.approx(logged, abs=1e-9)
 
 
+def test_half_precision_checkpoints_reproduce_the_logged_accuracy(composition_dir, trained_run):
+    """Every checkpoint holds fp16 weights; read in fp32 they give the accuracy logged in training."""
+    from grokstudy.training.checkpoints import ANALYSIS_ACCURACY_TOLERANCE, ANALYSIS_DTYPE, WEIGHTS
+
+    store_ = CheckpointStore(trained_run / "checkpoints")
+    metrics = pd.read_parquet(trained_run / "metrics.parquet").set_index(["step", "split"])["accuracy"]
+    tokenizer = AutoTokenizer.from_pretrained(store_.path(0))
+    splits = {name: encode(frame, tokenizer) for name, frame in store.read_eval(composition_dir).items()}
+    for step in store_.complete_steps():
+        assert {t.dtype for t in load_file(store_.path(step) / WEIGHTS).values()} == {ANALYSIS_DTYPE}
+        model = AutoModelForCausalLM.from_pretrained(store_.path(step), dtype=torch.float32).eval()
+        for name, data in splits.items():
+            reloaded = evaluate_split(model, data)["accuracy"]
+            assert abs(reloaded - metrics[(step, name)]) <= ANALYSIS_ACCURACY_TOLERANCE, (step, name)
+
+
 def test_only_newest_checkpoint_keeps_optimizer_state_and_all_verify(trained_run):
     store_ = CheckpointStore(trained_run / "checkpoints")
     steps = store_.complete_steps()
     assert len(steps) >= 4
-    with_optimizer = [s for s in steps if (store_.path(s) / "optimizer.safetensors").exists()]
-    assert with_optimizer == [steps[-1]]
+    for name in ("optimizer.safetensors", "resume_weights.safetensors"):
+        assert [s for s in steps if (store_.path(s) / name).exists()] == [steps[-1]], name
     for step in steps:
         verify(store_.path(step))
         state = json.loads((store_.path(step) / "trainer_state.json").read_text())
@@ -125,7 +141,7 @@ def test_background_checkpoint_holds_the_state_at_submission(composition_dir, tm
     """Training goes on while a checkpoint is written: later updates must not leak into it."""
     from grokstudy.model import build_model
     from grokstudy.training.checkpoint_writer import BackgroundCheckpointWriter
-    from grokstudy.training.checkpoints import OPTIMIZER_STATE
+    from grokstudy.training.checkpoints import ANALYSIS_DTYPE, OPTIMIZER_STATE
 
     tokenizer = AutoTokenizer.from_pretrained(composition_dir / store.TOKENIZER_DIR)
     model = build_model(TINY_MODEL, tokenizer, seed=0)
@@ -150,9 +166,12 @@ def test_background_checkpoint_holds_the_state_at_submission(composition_dir, tm
 
     assert checkpoints.complete_steps() == [7]
     verify(checkpoints.path(7))
-    reloaded = AutoModelForCausalLM.from_pretrained(checkpoints.path(7)).state_dict()
-    for name, value in submitted.items():
-        assert torch.equal(reloaded[name], value), name
+    resume = build_model(TINY_MODEL, tokenizer, seed=1)
+    checkpoints.load_resume_weights(7, resume)  # the exact fp32 weights
+    analysis = AutoModelForCausalLM.from_pretrained(checkpoints.path(7), dtype=torch.float32).state_dict()
+    for name, value in resume.state_dict().items():
+        assert torch.equal(value, submitted[name]), name
+        assert torch.equal(analysis[name], submitted[name].to(ANALYSIS_DTYPE).float()), name
     assert torch.equal(load_file(checkpoints.path(7) / OPTIMIZER_STATE)["w::exp_avg"], torch.ones(3))
 
 

@@ -1,8 +1,10 @@
 """Checkpoint directories that plain transformers can load, written atomically and verified on read.
 
 A checkpoint is complete once its `checksums.json` exists: it is written last, inside a
-temporary directory that is renamed into place. Only the newest checkpoint keeps the
-optimizer state (all that resuming needs); older ones keep weights and tokenizer.
+temporary directory that is renamed into place. Its `model.safetensors` is in half precision:
+checkpoints exist to be probed, and probes read them in fp32 (transformers upcasts on load).
+Only the newest checkpoint also keeps what resuming needs, the fp32 weights and the optimizer
+state; they are dropped from a checkpoint once a newer one is complete.
 """
 
 import json
@@ -20,6 +22,14 @@ from grokstudy.paths import inside, refuse_dot_parts
 CHECKSUMS = "checksums.json"
 TRAINER_STATE = "trainer_state.json"
 OPTIMIZER_STATE = "optimizer.safetensors"
+WEIGHTS = "model.safetensors"
+RESUME_WEIGHTS = "resume_weights.safetensors"
+RESUME_FILES = (OPTIMIZER_STATE, RESUME_WEIGHTS)
+ANALYSIS_DTYPE = torch.float16
+# How far the accuracy of a half-precision checkpoint, read in fp32, may be from the accuracy
+# logged in training, per split: fp16 keeps 11 significant bits, so only an answer whose two best
+# logits nearly tie can flip (tested on every checkpoint of a run).
+ANALYSIS_ACCURACY_TOLERANCE = 0.01
 
 
 def step_dir_name(step: int) -> str:
@@ -109,7 +119,8 @@ class CheckpointStore:
             return None
         newest = self.path(steps[-1])
         state = _read_trainer_state(newest)  # None when unreadable: verify names the damage
-        if state is not None and (state.get("fingerprint") != fingerprint or not (newest / OPTIMIZER_STATE).exists()):
+        resumable = all((newest / name).exists() for name in RESUME_FILES)
+        if state is not None and (state.get("fingerprint") != fingerprint or not resumable):
             self.clear()
             return None
         try:
@@ -137,7 +148,9 @@ class CheckpointStore:
         if tmp.exists():
             shutil.rmtree(tmp)
         model.save_pretrained(tmp, safe_serialization=True)
+        _to_half_precision(tmp / WEIGHTS)
         tokenizer.save_pretrained(tmp)
+        save_file(_parameters(model), tmp / RESUME_WEIGHTS)
         save_file({k: v.cpu().contiguous() for k, v in optimizer_state.items()}, tmp / OPTIMIZER_STATE)
         provenance.write_json(tmp / TRAINER_STATE, trainer_state)
         _write_checksums(tmp)
@@ -145,16 +158,37 @@ class CheckpointStore:
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
-        self._drop_older_optimizer_states(step)
+        self._drop_older_resume_state(step)
         return final
 
-    def _drop_older_optimizer_states(self, newest: int) -> None:
+    def _drop_older_resume_state(self, newest: int) -> None:
         for step in self.complete_steps():
-            older = self.path(step) / OPTIMIZER_STATE
-            if step < newest and older.exists():
+            older = [self.path(step) / name for name in RESUME_FILES]
+            if step < newest and any(path.exists() for path in older):
                 # Checksums first: an interruption then leaves an unlisted file, never a missing one.
-                _write_checksums(self.path(step), exclude=(OPTIMIZER_STATE,))
-                older.unlink()
+                _write_checksums(self.path(step), exclude=RESUME_FILES)
+                for path in older:
+                    path.unlink(missing_ok=True)
 
     def load_optimizer(self, step: int) -> dict:
         return load_file(self.path(step) / OPTIMIZER_STATE)
+
+    def load_resume_weights(self, step: int, model: torch.nn.Module) -> None:
+        """Put the checkpoint's fp32 weights into `model` (its analysis weights are half precision)."""
+        tensors = load_file(self.path(step) / RESUME_WEIGHTS)
+        expected = set(_parameters(model))
+        if set(tensors) != expected:
+            raise CorruptArtifactError(f"{self.path(step) / RESUME_WEIGHTS} holds {sorted(set(tensors) ^ expected)[:5]} "
+                                       "where the model's parameters were expected")
+        model.load_state_dict(tensors, strict=False)
+
+
+def _parameters(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Every parameter once (tied embeddings share one), on the host, in fp32."""
+    return {name: p.detach().cpu().float().contiguous() for name, p in model.named_parameters()}
+
+
+def _to_half_precision(path: Path) -> None:
+    tensors = load_file(path)
+    save_file({k: v.to(ANALYSIS_DTYPE) if v.is_floating_point() else v for k, v in tensors.items()}, path,
+              metadata={"format": "pt"})

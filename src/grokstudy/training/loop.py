@@ -102,6 +102,7 @@ def init_or_resume(plan: RunPlan, checkpoints: CheckpointStore, log: MetricsLog,
         model = build_model(plan.model_params, plan.tokenizer, seed=plan.run_params["seed"])
     else:
         model = AutoModelForCausalLM.from_pretrained(checkpoints.path(resumed_from), dtype=torch.float32)
+        checkpoints.load_resume_weights(resumed_from, model)  # the exact fp32 weights, not the half-precision copy
     model.to(dev).train()
     names = parameter_names(model)
     optimizer = build_optimizer(model, plan.run_params, fused=dev.type == "cuda")
