@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from grokstudy.data import store
-from study_repo import SMOKE, clone, grokstudy, make_origin, snakemake
+from study_repo import SMOKE, clone, dvc, grokstudy, make_origin, run, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,3 +64,14 @@ def smoke_author(study_origin, tmp_path_factory) -> dict:
     failed_restore = grokstudy(author, "restore", "--configfile", SMOKE, check=False)
     snakemake(author, "--configfile", SMOKE, "--cores", "2")
     return {"repo": author, "failed_restore": failed_restore}
+
+
+@pytest.fixture(scope="session")
+def sealed(smoke_author, tmp_path_factory) -> dict:
+    """The author seals the smoke results into a local remote and commits the pointers."""
+    author = smoke_author["repo"]
+    remote = tmp_path_factory.mktemp("remote") / "dvc-remote"
+    dvc(author, "remote", "modify", "--local", "local", "url", str(remote))
+    result = grokstudy(author, "seal", "--configfile", SMOKE)
+    run(author, "git", "commit", "-q", "-m", "Seal the smoke preset's artifacts")
+    return {"author": author, "remote": remote, "seal_output": result.stdout}

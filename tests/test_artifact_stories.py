@@ -23,17 +23,6 @@ FIGURE_RULES = ["figure_accuracy_curves", "figure_phi_sweep", "figure_weight_dec
 MOTO_SERVER = REPO / ".venv-moto" / "bin" / "moto_server"
 
 
-@pytest.fixture(scope="module")
-def sealed(smoke_author, tmp_path_factory) -> dict:
-    """The author seals the smoke results into a local remote and commits the pointers."""
-    author = smoke_author["repo"]
-    remote = tmp_path_factory.mktemp("remote") / "dvc-remote"
-    dvc(author, "remote", "modify", "--local", "local", "url", str(remote))
-    result = grokstudy(author, "seal", "--configfile", SMOKE)
-    run(author, "git", "commit", "-q", "-m", "Seal the smoke preset's artifacts")
-    return {"author": author, "remote": remote, "seal_output": result.stdout}
-
-
 def fresh_clone(sealed, tmp_path: Path, name: str = "clone", remote=None) -> Path:
     return clone(sealed["author"], tmp_path / name, remote_url=remote or sealed["remote"])
 

@@ -234,15 +234,9 @@ def copy_repo(repo: Path, dest: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def author(smoke_author, tmp_path_factory) -> dict:
-    """A copy of the author's computed clone, sealed into a remote of its own."""
-    base = tmp_path_factory.mktemp("integrity")
-    repo = copy_repo(smoke_author["repo"], base / "author")
-    remote = base / "remote"
-    dvc(repo, "remote", "modify", "--local", "local", "url", str(remote))
-    grokstudy(repo, "seal", "--configfile", SMOKE)
-    run(repo, "git", "commit", "-q", "--allow-empty", "-m", "Seal the smoke preset's artifacts")
-    return {"repo": repo, "remote": remote}
+def author(sealed) -> dict:
+    """The author's computed and sealed clone (conftest `sealed`); tests copy or clone it."""
+    return {"repo": sealed["author"], "remote": sealed["remote"]}
 
 
 def tree_state(repo: Path) -> dict[str, bytes]:

@@ -29,11 +29,16 @@ SMOKE_RUN = "comp_phi7.2_wd0.5"
 # A representative chain: dataset -> training -> checkpoint probes and null networks -> figure.
 FIGURE = f"results/smoke/figures/logit_lens_{SMOKE_RUN}.png"
 SMOKE_METRICS = f"results/smoke/runs/{SMOKE_RUN}/metrics.parquet"
+# The first job of the smoke preset: one dataset.
+MANIFEST = "results/smoke/data/composition/manifest.json"
 # The plugin's first status check comes this many seconds after a submission, and the interval
 # grows by 10 s per check that finds nothing finished; its default of 40 s suits a real cluster,
 # 5 s keeps a DAG level of this test cluster from idling.
 FAST_POLLING = ("--slurm-init-seconds-before-status-checks", "5")
-# The smoke preset trains on the CPU; a GPU is requested all the same, as `device: cuda` would.
+# A GPU is requested for training, as `device: cuda` would. A GPU forced for a `device: cpu`
+# preset is refused (it would sit idle), so the copies that ask for one set the smoke preset to
+# `device: auto` (`_train_anywhere`); the test cluster's fake GPU is no CUDA device, so training
+# still runs on the CPU.
 TRAIN_ON_GPU = ("--set-resources", "train:gpu=1")
 # The preemption test: the smoke preset with one longer run, so its job can be cancelled mid-way.
 RESUME_PRESET = "config/slurm_resume.yaml"
@@ -111,20 +116,77 @@ def test_a_runtime_request_below_the_estimate_names_the_rule_and_the_limit():
     assert "rule train" in str(long.value) and "2880 min" in str(long.value)
 
 
-def test_a_runtime_forced_on_the_command_line_is_checked_against_every_run():
+def _train_needs(device: str = "cpu") -> cluster.RuleNeeds:
+    return cluster.training_needs(device, {
+        "comp_phi7.2_wd0.1": cluster.train_resources(6000, "composition", SMALL, device),
+        "cmp_phi7.2_wd0.1": cluster.train_resources(10_000, "comparison", SMALL, device),
+    })
+
+
+def _forced(**rules: list[str]) -> dict:
+    """As Snakemake hands them over: --set-resources train:runtime=60 train:gpu=1 -> {"train": Resources}."""
     from snakemake.resources import Resources
 
-    estimates = {"comp_phi7.2_wd0.1": 46, "cmp_phi7.2_wd0.1": 95}
-    # As Snakemake hands them over: --set-resources train:runtime=60 train:gpu=1
-    forced = {"train": Resources.parse(["runtime=60", "gpu=1"], allow_expressions=True)}
+    return {rule: Resources.parse(values, allow_expressions=True) for rule, values in rules.items()}
+
+
+def test_a_runtime_forced_on_the_command_line_is_checked_against_every_run():
+    needs = {"train": _train_needs()}  # 46 and 113 min
+    forced = _forced(train=["runtime=60", "mem=8G"])
     assert cluster.forced_value(forced, "train", "runtime") == 60
-    assert cluster.forced_value(forced, "train", "mem_mb") is None
+    assert cluster.forced_value(forced, "train", "mem_mb") == 8000
+    assert cluster.forced_value(forced, "train", "gpu") is None
     assert cluster.forced_value({}, "train", "runtime") is None
     with pytest.raises(cluster.ClusterError, match=r"rule train\[cmp_phi7.2_wd0.1\]: the runtime limit of 60 min"):
-        cluster.check_forced_runtime(forced, estimates)
-    cluster.check_forced_runtime({"train": {"runtime": 120}}, estimates)
-    cluster.check_forced_runtime({"train": Resources.parse(["gpu=1"], allow_expressions=True)}, estimates)
-    cluster.check_forced_runtime({}, estimates)
+        cluster.check_forced_resources(forced, needs)
+    cluster.check_forced_resources({"train": {"runtime": 120}}, needs)
+    cluster.check_forced_resources(_forced(train=['runtime="2h"']), needs)
+    cluster.check_forced_resources(_forced(train=["cpus_per_task=4"]), needs)
+    cluster.check_forced_resources({}, needs)
+    with pytest.raises(cluster.ClusterError, match="runtime='soon' is not a whole number"):
+        cluster.check_forced_resources({"train": {"runtime": "soon"}}, needs)
+
+
+def test_a_forced_memory_limit_below_the_estimate_names_the_rule_and_the_estimate():
+    needs = {"train": _train_needs("cuda"), "probe_checkpoints": cluster.probe_needs("cpu", cluster.probe_resources("cpu"))}
+    cluster.check_forced_resources(_forced(train=["mem_mb=16384"], probe_checkpoints=["mem=4GiB"]), needs)
+    with pytest.raises(cluster.ClusterError) as short:
+        cluster.check_forced_resources(_forced(train=["mem=8G"]), needs)
+    assert str(short.value).startswith("rule train[comp_phi7.2_wd0.1]: the memory limit of 8000 MB (mem_mb) is below "
+                                       "the estimated 13312 MB")
+    with pytest.raises(cluster.ClusterError, match=r"^rule probe_checkpoints: the memory limit of 2048 MB .* 4096 MB"):
+        cluster.check_forced_resources(_forced(probe_checkpoints=["mem_mb=2048"]), needs)
+
+
+@pytest.mark.parametrize(
+    "rule, preset_device, gpu, refused",
+    [("train", "cuda", 1, None), ("train", "auto", 1, None), ("train", "cpu", 0, None),
+     ("train", "cuda", 2, r"rule train: gpu=2 asks for 2 GPUs, above the limit of 1 per job"),
+     ("train", "cpu", 1, r"rule train: gpu=1 asks for a GPU, above the limit of 0 .*device: cpu.*sit idle"),
+     ("probe_null_networks", "cuda", 1, None),
+     ("probe_null_networks", "cuda", 4, r"rule probe_null_networks: gpu=4 asks for 4 GPUs, above the limit of 1"),
+     ("trace_causal_effects", "auto", 1, r"rule trace_causal_effects: gpu=1 .* limit of 0 .*device: cuda")],
+)
+def test_a_forced_gpu_must_be_one_the_job_computes_on(rule, preset_device, gpu, refused):
+    probe_device = "cuda" if preset_device == "cuda" else "cpu"  # as common.smk's PROBE_DEVICE
+    needs = {"train": _train_needs(preset_device),
+             **{name: cluster.probe_needs(probe_device, cluster.probe_resources(probe_device))
+                for name in ("probe_checkpoints", "probe_null_networks", "trace_causal_effects")}}
+    forced = _forced(**{rule: [f"gpu={gpu}"]})
+    if refused is None:
+        cluster.check_forced_resources(forced, needs)
+    else:
+        with pytest.raises(cluster.ClusterError, match=refused):
+            cluster.check_forced_resources(forced, needs)
+
+
+@pytest.mark.workflow
+def test_an_impossible_request_stops_the_workflow_before_anything_runs(tmp_path):
+    repo = copy_tree(tmp_path / "study")
+    result = _run_snakemake(repo, "-n", "--configfile", SMOKE, "--set-resources", "train:gpu=2", check=False)
+    assert result.returncode != 0
+    assert "rule train: gpu=2 asks for 2 GPUs, above the limit of 1 per job" in result.stdout + result.stderr
+    assert not (repo / "results").exists()
 
 
 @pytest.mark.parametrize(
@@ -155,6 +217,14 @@ def test_without_sbatch_submission_stops_with_a_clear_error():
 
 
 # --- the profile -------------------------------------------------------------------------------
+
+
+def _train_anywhere(repo: Path) -> Path:
+    """The copy's smoke preset with `device: auto`: training may then use a GPU SLURM grants it."""
+    preset = yaml.safe_load((repo / SMOKE).read_text())
+    preset["device"] = "auto"
+    (repo / SMOKE).write_text(yaml.safe_dump(preset, sort_keys=False))
+    return repo
 
 
 def _fake_sbatch(directory: Path) -> Path:
@@ -213,7 +283,7 @@ def test_profile_refuses_to_load_without_sbatch(monkeypatch, tmp_path):
 @pytest.mark.workflow
 def test_jobs_carry_the_site_partition_and_account(tmp_path):
     """What Snakemake itself makes of the profile: every job of a dry run carries both settings."""
-    repo = copy_tree(tmp_path / "study")
+    repo = _train_anywhere(copy_tree(tmp_path / "study"))
     extra = {"PATH": f"{_fake_sbatch(tmp_path / 'bin')}{os.pathsep}{env()['PATH']}",
              "GROKSTUDY_SLURM_PARTITION": "gpu-a100", "GROKSTUDY_SLURM_ACCOUNT": "12345"}
     result = _run_snakemake(repo, FIGURE, "--configfile", SMOKE, "--profile", SLURM_PROFILE, *TRAIN_ON_GPU, "-n",
@@ -324,15 +394,15 @@ class SlurmRepo:
     """A copy of the repository whose Snakemake runs go through the test cluster."""
 
     def __init__(self, snapshot: Path, root: Path):
-        self.repo = _copy(snapshot, root)
+        self.repo = _train_anywhere(_copy(snapshot, root))
         self.dumps = root / "environments"
         self.dumps.mkdir()
         self.extra_env = {"PATH": f"{_shim(root / 'shim')}{os.pathsep}{env()['PATH']}",
                           "GROKSTUDY_TEST_ENV_DUMP": str(self.dumps)}
 
-    def snakemake(self, *args: str, background_log: Path | None = None):
+    def snakemake(self, *args: str, background_log: Path | None = None, check: bool = True):
         return _run_snakemake(self.repo, *args, "--profile", SLURM_PROFILE, *TRAIN_ON_GPU, *FAST_POLLING,
-                              extra_env=self.extra_env, background_log=background_log)
+                              extra_env=self.extra_env, background_log=background_log, check=check)
 
 
 def _write_resume_preset(repo: Path) -> None:
@@ -473,6 +543,27 @@ def test_cancelled_training_job_resumes_from_checkpoint(slurm_cluster, snapshot,
     assert (slurm.repo / RESUME_METRICS).read_bytes() == (local / RESUME_METRICS).read_bytes()
     print(f"\ncancel and resume through SLURM: {seconds:.0f} s; cancelled at step >= {newest_at_cancel}, "
           f"resumed from {summary['resumed_from_step']}")
+
+
+@pytest.mark.workflow
+def test_a_refused_submission_leaves_no_outputs(slurm_cluster, snapshot, tmp_path):  # noqa: F811
+    began = time.monotonic()
+    slurm = SlurmRepo(snapshot, tmp_path)
+    slurm.extra_env["GROKSTUDY_SLURM_PARTITION"] = "nope"  # no such partition: sbatch refuses the job
+    result = slurm.snakemake(MANIFEST, "--configfile", SMOKE, check=False)
+    output = result.stdout + result.stderr
+    seconds = time.monotonic() - began
+    assert result.returncode != 0, output[-4000:]
+    assert "SLURM sbatch failed" in output and "invalid partition" in output.lower(), output[-4000:]
+    assert not re.search(r"has been submitted with SLURM jobid", output)
+    assert not [job for job in slurm_cluster.jobs() if job.get("Partition") == "nope"]
+    # Nothing of the dataset job is left: none of its outputs, nothing half-written beside them,
+    # and Snakemake holds no output of it as incomplete.
+    data = slurm.repo / Path(MANIFEST).parent
+    assert not [p for p in data.rglob("*") if p.is_file()] if data.exists() else True
+    incomplete = slurm.repo / ".snakemake" / "incomplete"
+    assert not [p for p in incomplete.rglob("*") if p.is_file()] if incomplete.exists() else True
+    print(f"\nrefused submission: {seconds:.0f} s"); print(output); import subprocess as sp; print(sp.run(["find", str(slurm.repo / "results"), str(slurm.repo / ".snakemake")], capture_output=True, text=True).stdout)
 
 
 def test_a_gpu_preset_without_a_gpu_is_refused_unless_a_cluster_runs_the_jobs():
