@@ -557,13 +557,15 @@ def test_a_refused_submission_leaves_no_outputs(slurm_cluster, snapshot, tmp_pat
     assert "SLURM sbatch failed" in output and "invalid partition" in output.lower(), output[-4000:]
     assert not re.search(r"has been submitted with SLURM jobid", output)
     assert not [job for job in slurm_cluster.jobs() if job.get("Partition") == "nope"]
-    # Nothing of the dataset job is left: none of its outputs, nothing half-written beside them,
-    # and Snakemake holds no output of it as incomplete.
-    data = slurm.repo / Path(MANIFEST).parent
-    assert not [p for p in data.rglob("*") if p.is_file()] if data.exists() else True
-    incomplete = slurm.repo / ".snakemake" / "incomplete"
-    assert not [p for p in incomplete.rglob("*") if p.is_file()] if incomplete.exists() else True
-    print(f"\nrefused submission: {seconds:.0f} s"); print(output); import subprocess as sp; print(sp.run(["find", str(slurm.repo / "results"), str(slurm.repo / ".snakemake")], capture_output=True, text=True).stdout)
+    # Nothing of the dataset job is left: none of its outputs and nothing beside them; the only file
+    # under results/ is the rule's log, which Snakemake creates before submitting, and it is empty.
+    results = slurm.repo / "results"
+    assert not [p for p in (slurm.repo / MANIFEST).parent.rglob("*") if p.is_file()]
+    assert all(p.stat().st_size == 0 for p in results.rglob("*") if p.is_file())
+    # And a later run sees nothing half-done (an incomplete output would stop it): the job is planned again.
+    again = _run_snakemake(slurm.repo, MANIFEST, "--configfile", SMOKE, "-n")
+    assert "Missing output files: " + MANIFEST in again.stdout and _job_stats(again.stdout) == {"prepare_dataset": 1}
+    print(f"\nrefused submission: {seconds:.0f} s")
 
 
 def test_a_gpu_preset_without_a_gpu_is_refused_unless_a_cluster_runs_the_jobs():

@@ -26,6 +26,7 @@ import math
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 
 # Measured: seconds per training step, one CPU thread, reference model below (README).
 CPU_SECONDS_PER_STEP = {"composition": 0.24, "comparison": 0.41}
@@ -40,6 +41,8 @@ FIXED_MINUTES = 10
 # pinned buffers and torch.compile's worker processes add several GB on a GPU node.
 CPU_BASE_MB = 2048
 GPU_BASE_MB = 12288
+# Probes on the CPU: a guess, not measured at paper scale.
+PROBE_CPU_MB = 4096
 # Parameters, gradients, two AdamW moments and the copies a checkpoint write holds, in float32.
 BYTES_PER_PARAMETER = 4 * 8
 RATE_ENVIRONMENT_VARIABLE = "GROKSTUDY_SLURM_SECONDS_PER_STEP"
@@ -134,7 +137,7 @@ def probe_resources(device: str, threads: int = 1, runtime: int = 120, attempt: 
     gpu = uses_gpu(device)
     return {
         "runtime": runtime * 2 ** (max(1, attempt) - 1),
-        "mem_mb": GPU_BASE_MB if gpu else 4096,
+        "mem_mb": GPU_BASE_MB if gpu else PROBE_CPU_MB,
         "cpus_per_task": max(1, threads),
         "gpu": int(gpu),
     }
@@ -169,18 +172,24 @@ def parse_slurm_time(value: str) -> int | None:
     return total
 
 
-def check_runtime(rule: str, requested: int, estimated: int, limit: int | None = None) -> None:
+TRAIN_RUNTIME_BASIS = (
+    f"steps x seconds per step x {SAFETY_MARGIN} + {FIXED_MINUTES} min; a rate measured on this hardware, "
+    f"exported as {RATE_ENVIRONMENT_VARIABLE}, replaces the estimated rate"
+)
+
+
+def check_runtime(rule: str, requested: int, estimated: int, limit: int | None = None, *,
+                  basis: str = TRAIN_RUNTIME_BASIS) -> None:
     """Raise ClusterError when a job would be killed before it can finish.
 
-    `requested` is the runtime the job asks for (minutes), `estimated` what it needs by
-    `train_resources`, `limit` the partition's MaxTime (None: no limit).
+    `requested` is the runtime the job asks for (minutes), `estimated` what it needs (by
+    `train_resources` or `probe_resources`, made as `basis` says), `limit` the partition's MaxTime
+    (None: no limit).
     """
     if requested < estimated:
         raise ClusterError(
             f"rule {rule}: the runtime limit of {requested} min is below the estimated {estimated} min "
-            f"(steps x seconds per step x {SAFETY_MARGIN} + {FIXED_MINUTES} min); SLURM would kill the job "
-            f"before it finishes. Raise runtime to at least {estimated} min, or export "
-            f"{RATE_ENVIRONMENT_VARIABLE} with a rate measured on this hardware."
+            f"({basis}); SLURM would kill the job before it finishes. Raise runtime to at least {estimated} min."
         )
     if limit is not None and requested > limit:
         raise ClusterError(
@@ -190,26 +199,98 @@ def check_runtime(rule: str, requested: int, estimated: int, limit: int | None =
         )
 
 
+def check_memory(rule: str, requested: int, estimated: int, basis: str) -> None:
+    """Raise ClusterError when a job's memory limit (mem_mb) is below its estimated need."""
+    if requested < estimated:
+        raise ClusterError(
+            f"rule {rule}: the memory limit of {requested} MB (mem_mb) is below the estimated {estimated} MB "
+            f"({basis}); SLURM would kill the job when it runs out. Raise mem_mb to at least {estimated}."
+        )
+
+
+def check_gpu(rule: str, requested: int, device: str, idle_because: str) -> None:
+    """Raise ClusterError for more than one GPU, or for a GPU the rule's command would not compute on.
+
+    `device` is what the command computes on: "cpu" leaves a GPU idle, "auto" uses one when the
+    node has it, "cuda" needs one. `idle_because` says, for the message, why the device is "cpu".
+    """
+    if requested > 1:
+        raise ClusterError(
+            f"rule {rule}: gpu={requested} asks for {requested} GPUs, above the limit of 1 per job: a job computes "
+            f"on one device (no run is spread over several GPUs), so the others would sit idle. Set gpu=1 at most."
+        )
+    if requested > 0 and device == "cpu":
+        raise ClusterError(
+            f"rule {rule}: gpu={requested} asks for a GPU, above the limit of 0 for this rule: its command computes "
+            f"on the CPU ({idle_because}), so the GPU would sit idle. Leave out gpu for {rule}, or set device: cuda "
+            f"in the preset."
+        )
+
+
 def forced_value(overrides: Mapping, rule: str, resource: str) -> int | None:
     """A resource fixed on the command line (`--set-resources RULE:RESOURCE=N`), or None.
 
     `overrides` is Snakemake's `workflow.resource_settings.overwrite_resources` (rule -> resource
-    -> Snakemake Resource) or a plain mapping of numbers; an expression is not a fixed value.
+    -> Snakemake Resource, with `mem=8G` already turned into `mem_mb` and `runtime="2h"` into
+    minutes) or a plain mapping of numbers; an expression is not a fixed value.
     """
     entry = overrides.get(rule, {}).get(resource)
     if hasattr(entry, "is_evaluable"):  # a Snakemake Resource; a missing one has the value None
         entry = None if entry.is_evaluable() else entry.value
-    return None if entry is None else int(entry)
+    if entry is None:
+        return None
+    try:
+        return int(entry)
+    except (TypeError, ValueError):
+        raise ClusterError(f"rule {rule}: {resource}={entry!r} is not a whole number") from None
 
 
-def check_forced_runtime(overrides: Mapping, estimates: Mapping[str, int], rule: str = "train") -> None:
-    """check_runtime for every run (`estimates`: run -> estimated minutes) when a runtime for
-    `rule` was fixed on the command line; nothing otherwise."""
-    forced = forced_value(overrides, rule, "runtime")
-    if forced is None:
-        return
-    for run, estimated in estimates.items():
-        check_runtime(f"{rule}[{run}]", forced, estimated)
+@dataclass(frozen=True)
+class RuleNeeds:
+    """What the jobs of one rule need, to check the resources forced on the command line against.
+
+    `device`: what the rule's command computes on. `estimates`: per run, or under None for every job
+    of the rule, what `train_resources` or `probe_resources` asks for. `basis`: for the messages,
+    how the estimate of each resource is made, and ("gpu") why a "cpu" device is the CPU.
+    """
+
+    device: str
+    estimates: Mapping[str | None, Mapping[str, int]]
+    basis: Mapping[str, str]
+
+
+def training_needs(device: str, estimates: Mapping[str, Mapping[str, int]]) -> RuleNeeds:
+    """`train`: the preset's device, and `train_resources` per run."""
+    return RuleNeeds(device, estimates, {
+        "runtime": TRAIN_RUNTIME_BASIS,
+        "mem_mb": f"{CPU_BASE_MB} MB, or {GPU_BASE_MB} MB with a GPU, plus {BYTES_PER_PARAMETER} bytes per "
+                  "parameter, rounded up to whole GiB",
+        "gpu": "the preset says device: cpu",
+    })
+
+
+def probe_needs(device: str, estimate: Mapping[str, int]) -> RuleNeeds:
+    """Probes and causal tracing: the probes' device, and one `probe_resources` for every job."""
+    return RuleNeeds(device, {None: estimate}, {
+        "runtime": "the probes' allowance for a first attempt; their cost at paper scale has not been measured",
+        "mem_mb": f"{PROBE_CPU_MB} MB, or {GPU_BASE_MB} MB with a GPU",
+        "gpu": "probes compute on a GPU only when the preset says device: cuda",
+    })
+
+
+def check_forced_resources(overrides: Mapping, needs: Mapping[str, RuleNeeds]) -> None:
+    """Refuse, before anything is submitted, a `gpu`, `mem_mb` or `runtime` fixed on the command
+    line (`--set-resources`) that a job of a rule in `needs` (rule -> RuleNeeds) cannot work with."""
+    for rule, need in needs.items():
+        forced = {name: forced_value(overrides, rule, name) for name in ("gpu", "mem_mb", "runtime")}
+        if forced["gpu"] is not None:
+            check_gpu(rule, forced["gpu"], need.device, need.basis["gpu"])
+        for run, estimate in need.estimates.items():
+            job = rule if run is None else f"{rule}[{run}]"
+            if forced["mem_mb"] is not None:
+                check_memory(job, forced["mem_mb"], estimate["mem_mb"], need.basis["mem_mb"])
+            if forced["runtime"] is not None:
+                check_runtime(job, forced["runtime"], estimate["runtime"], basis=need.basis["runtime"])
 
 
 def require_sbatch(which: Callable[[str], str | None] = shutil.which) -> str:

@@ -74,12 +74,15 @@ def probe_request(attempt=1):
     return cluster.probe_resources(PROBE_DEVICE, attempt=attempt)
 
 
-# Before any job runs: a GPU preset needs a GPU here unless a cluster runs the jobs, and a
-# runtime forced with --set-resources must not be below a run's estimate.
+# Before any job runs: a GPU preset needs a GPU here unless a cluster runs the jobs, and a gpu,
+# mem_mb or runtime forced with --set-resources must fit every job of its rule.
+PROBE_RULES = ("probe_checkpoints", "probe_null_networks", "trace_causal_effects")
 try:
     cluster.require_gpu_for(STUDY["name"], STUDY["device"], os.environ, cluster.local_gpu_visible)
-    cluster.check_forced_runtime(workflow.resource_settings.overwrite_resources,
-                                 {run: train_request(run)["runtime"] for run in STUDY["runs"]})
+    cluster.check_forced_resources(workflow.resource_settings.overwrite_resources, {
+        "train": cluster.training_needs(STUDY["device"], {run: train_request(run) for run in STUDY["runs"]}),
+        **{rule: cluster.probe_needs(PROBE_DEVICE, probe_request()) for rule in PROBE_RULES},
+    })
 except cluster.ClusterError as error:
     raise WorkflowError(str(error)) from None
 
