@@ -127,3 +127,13 @@ def test_merge_keys_may_override_what_they_merge(tmp_path):
     path.write_text(SMOKE_TEXT.replace("  composition_phi3.6:\n    task: composition", "  composition_phi3.6:\n    <<: *world\n    task: composition")
                     .replace("  composition:\n    task: composition", "  composition: &world\n    task: composition"))
     assert config.load(path)["datasets"]["composition_phi3.6"]["phi"] == 3.6
+
+
+@pytest.mark.parametrize("argv,paths", [
+    (["snakemake", "--configfile", "a.yaml", "-n"], ["a.yaml"]),
+    (["snakemake", "-n", "--configfile=a.yaml"], ["a.yaml"]),
+    (["snakemake", "all", "--configfiles", "a.yaml", "b.yaml", "--cores", "2"], ["a.yaml", "b.yaml"]),
+    (["snakemake", "-n"], []),
+])
+def test_the_configfiles_of_a_snakemake_command_line(argv, paths):
+    assert yaml_file.configfile_arguments(argv) == paths

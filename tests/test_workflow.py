@@ -82,6 +82,31 @@ def test_a_gpu_preset_on_a_machine_without_a_gpu_names_the_rehearsal(scratch_rep
     assert result.returncode != 0 and "has no NVIDIA GPU" in output and "config/rehearsal.yaml" in output
 
 
+BAD_FILES = {
+    "a directory": (None, "is not a regular file"),
+    "a missing file": ("", "does not exist"),
+    "a YAML syntax error": ("name: [smoke\n", "not valid YAML at line 2"),
+    "a NUL byte": ("name: sm\x00oke\n", "NUL byte"),
+    "a list": ("- name: smoke\n", "not a mapping"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES, ids=list(BAD_FILES))
+def test_a_bad_preset_file_gets_one_line_before_snakemake_reads_it(scratch_repo, case):
+    """Snakemake parses --configfile itself; the workflow profile reads it strictly first."""
+    text, words = BAD_FILES[case]
+    path = scratch_repo / "config" / f"bad_file_{list(BAD_FILES).index(case)}.yaml"
+    if text is None:
+        path.mkdir(exist_ok=True)
+    elif text:
+        path.write_text(text)
+    result = snakemake(scratch_repo, "--configfile", str(path.relative_to(scratch_repo)), "--cores", "1", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "invalid preset, nothing was run: config key '--configfile'" in output and words in output, output[-2000:]
+    assert "Traceback" not in output and not (scratch_repo / "results").exists()
+
+
 @pytest.fixture(scope="module")
 def scratch_repo(tmp_path_factory) -> Path:
     return copy_tree(tmp_path_factory.mktemp("bad") / "repo")

@@ -101,3 +101,33 @@ def load_mapping(path: Path) -> dict:
     if not isinstance(document, dict):
         raise ConfigError(FILE, f"{path} holds a {type(document).__name__}, not a mapping; allowed: a preset mapping")
     return document
+
+
+def configfile_arguments(argv: list[str]) -> list[str]:
+    """The files a Snakemake command line names with --configfile/--configfiles."""
+    paths, taking = [], False
+    for arg in argv[1:]:
+        if arg in ("--configfile", "--configfiles"):
+            taking = True
+        elif arg.startswith(("--configfile=", "--configfiles=")):
+            paths.append(arg.split("=", 1)[1])
+            taking = False
+        elif taking and not arg.startswith("-"):
+            paths.append(arg)
+        else:
+            taking = False
+    return paths
+
+
+def refuse_bad_configfiles(argv: list[str]) -> None:
+    """Check the files of a Snakemake command line before Snakemake reads them itself.
+
+    Snakemake parses --configfile before any workflow code runs, and meets a directory, a YAML
+    syntax error or a NUL byte with a traceback or a message that names no file. The workflow
+    profile (profiles/default) calls this first, so those get the same one-line error as the rest.
+    """
+    for path in configfile_arguments(argv):
+        try:
+            load_mapping(Path(path))
+        except ConfigError as error:
+            raise SystemExit(f"invalid preset, nothing was run: {error}") from None
