@@ -4,7 +4,7 @@ The forward is `batching.logits_at`: transformers' public GPT-2 forward over eve
 position, the answer position gathered per row, then the LM head. The study's earlier forward
 ran the last block at the answer position only; that needed GPT-2's attention internals and a
 hook that stops the trunk, which break on upgrades and which torch.compile cannot capture.
-Measured per step on the default preset (benchmarks/answer_forward.md; 2-vCPU AMD EPYC, torch
+Measured per step on the default preset (benchmarks/answer_forward.md; 2-vCPU Intel Xeon VM, torch
 2.13.0+cpu, one thread), it saved 13.5 % of an eager step (composition 112 vs 129 ms,
 comparison 185 vs 214 ms), while the public forward compiled saves 17 to 19 % (107 and 172 ms).
 So there is one forward, public, compiled or not; the CPU default stays eager, whose fp32 steps
