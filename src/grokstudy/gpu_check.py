@@ -206,8 +206,8 @@ def prepare_glimpse_data(preset: dict, workdir: Path, log=print) -> dict[str, Pa
 def glimpse(plan: CheckPlan, env: dict, preset: dict, data_dirs: dict, seconds: float) -> pd.DataFrame:
     from grokstudy.benchmark.glimpse import glimpse_job, run_glimpse
 
-    jobs = [glimpse_job(data_dirs[run], run, preset, env["device_type"], seconds, plan.eval_every, plan.max_steps,
-                        env["precision"]) for run in GLIMPSE_RUNS]
+    jobs = [glimpse_job(data_dirs[run], run, preset, env["device_type"], seconds, plan.eval_every, plan.max_steps)
+            for run in GLIMPSE_RUNS]
     return run_glimpse(jobs, timeout_s=seconds + 600)
 
 

@@ -88,12 +88,12 @@ def run_glimpse(jobs: list[dict], timeout_s: float) -> pd.DataFrame:
 
 
 def glimpse_job(data_dir: Path, run: str, preset: dict, device: str, seconds: float, eval_every: int,
-                max_steps: int | None, precision: str) -> dict:
+                max_steps: int | None) -> dict:
     run_params = preset["runs"][run]
     dataset = preset["datasets"][run_params["dataset"]]
     return {"data_dir": str(data_dir), "run_params": run_params, "model_params": preset["models"][run_params["model"]],
             "device": device, "seconds": seconds, "eval_every": eval_every, "max_steps": max_steps,
-            "precision": precision, "labels": {"run": run, "phi": dataset["phi"]}}
+            "labels": {"run": run, "phi": dataset["phi"]}}
 
 
 def wide_table(rows: pd.DataFrame) -> pd.DataFrame:

@@ -70,13 +70,7 @@ def model_flops_per_step(model_params: dict, vocab_rows: int, batch: int, prompt
 
 
 def _measure(loop: str, data_dir: str, model_params: dict, run_params: dict, device: str, steps: int, warmup: int,
-             precision: str, queue) -> None:
-    # `precision` is the label of the row: the step's autocast itself falls back to fp32 without bf16.
-    _measure_loop(loop, data_dir, model_params, run_params, device, steps, warmup, queue)
-
-
-def _measure_loop(loop: str, data_dir: str, model_params: dict, run_params: dict, device: str, steps: int, warmup: int,
-                  queue) -> None:
+             queue) -> None:
     dev = torch.device(device)
     if dev.type == "cpu":
         torch.set_num_threads(1)
@@ -166,7 +160,7 @@ def benchmark(configfile: Path, run: str, loops=LOOPS, steps: int = 30, warmup: 
             count = processes if loop == "fast-concurrent" else 1
             log(f"bench: {loop} x{count} on {dev.type}, {warmup} warm-up + {steps} timed steps")
             results = _run_processes(count, "fast" if loop == "fast-concurrent" else loop, tmp, model_params,
-                                     run_params, str(dev), steps, warmup, precision)
+                                     run_params, str(dev), steps, warmup)
             steps_per_s = sum(r["steps_per_s"] for r in results)
             peak, peak_source = cpu_peak or peak_flops(dev, name=results[0]["device"])
             rows.append({
