@@ -186,10 +186,10 @@ def test_a_damaged_probe_table_is_named_before_a_figure_or_claim_uses_it(preset_
 def test_the_split_behind_a_claim_is_checked_against_its_manifest(composition_dir, preset_root):
     data = copy_dataset(composition_dir, preset_root)
     split = data / "eval" / "test_inferred_ood.parquet"
-    assert results.read_split(split).equals(pd.read_parquet(composition_dir / "eval" / "test_inferred_ood.parquet"))
+    assert store.read_eval_split(split).equals(pd.read_parquet(composition_dir / "eval" / "test_inferred_ood.parquet"))
     silent_flip(split)
     with pytest.raises(CorruptArtifactError, match="test_inferred_ood.parquet is corrupt"):
-        results.read_split(split)
+        store.read_eval_split(split)
 
 
 def copy_checkpoints(trained_run: Path, root: Path, run: str = "r") -> CheckpointStore:

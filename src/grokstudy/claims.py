@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from grokstudy.results import read_metrics, read_split, read_tables
+from grokstudy.data.store import read_eval_split
+from grokstudy.results import read_metrics, read_tables
 from grokstudy.stats import wilson_interval
 
 PASS, FAIL, NOT_TESTED = "pass", "fail", "not tested"
@@ -199,6 +200,6 @@ def majority_label_share(split: pd.DataFrame) -> float:
 def evaluate_files(config: dict, metrics: list[Path], lens: list[Path], causal: list[Path],
                    comparison_ood: Path | None) -> pd.DataFrame:
     """`evaluate` on the workflow's tables, read from their files."""
-    majority = majority_label_share(read_split(comparison_ood)) if comparison_ood else None
+    majority = majority_label_share(read_eval_split(comparison_ood)) if comparison_ood else None
     causal_table = read_tables(causal) if causal else None
     return evaluate(config, read_metrics(metrics), read_tables(lens), majority, causal_table)

@@ -10,7 +10,6 @@ import pandas as pd
 
 from grokstudy import provenance
 from grokstudy.artifacts.recovery import way_out
-from grokstudy.data import store
 
 METRICS = "metrics.parquet"
 SUMMARY = "run.json"
@@ -28,19 +27,20 @@ def sidecar(table: Path) -> Path:
     return Path(table).with_suffix(".json")
 
 
+def _verify_recorded(path: Path, record: Path, key: str) -> str:
+    """The sha256 of `path`, once it equals the one its writer recorded under `key` in `record`."""
+    out = way_out(path)
+    return provenance.verify_sha256(path, provenance.read_record(record, out).get(key), record, out)
+
+
 def verify_metrics(path: Path) -> str:
     """The sha256 of a run's metrics table, once it equals the one its run summary records."""
-    path = Path(path)
-    summary = path.with_name(SUMMARY)
-    out = way_out(path)
-    return provenance.verify_sha256(path, provenance.read_record(summary, out).get(METRICS_HASH), summary, out)
+    return _verify_recorded(Path(path), Path(path).with_name(SUMMARY), METRICS_HASH)
 
 
 def verify_table(path: Path) -> str:
     """The sha256 of a probe table, once it equals the one its sidecar records."""
-    path, record = Path(path), sidecar(path)
-    out = way_out(path)
-    return provenance.verify_sha256(path, provenance.read_record(record, out).get(TABLE_HASH), record, out)
+    return _verify_recorded(Path(path), sidecar(path), TABLE_HASH)
 
 
 def read_run_metrics(path: Path) -> pd.DataFrame:
@@ -60,11 +60,6 @@ def read_table(path: Path) -> pd.DataFrame:
     """One probe table, checked."""
     verify_table(path)
     return pd.read_parquet(path)
-
-
-def read_split(path: Path) -> pd.DataFrame:
-    """One evaluation split of a dataset (DATA_DIR/eval/SPLIT.parquet), checked against the dataset's manifest."""
-    return store.read_eval_split(path)
 
 
 def read_tables(paths: list[Path]) -> pd.DataFrame:
