@@ -8,6 +8,7 @@ from grokstudy import config as study_config
 from grokstudy import sources as code
 from grokstudy.config import job_settings
 from grokstudy.config.model import NAME_REGEX
+from grokstudy.data.specs import EVAL_SPLITS
 from grokstudy.errors import ConfigError
 
 # The workflow profile (profiles/default) names config/config.yaml as the default --configfile,
@@ -20,7 +21,6 @@ except ConfigError as error:
 RESULTS = f"results/{STUDY['name']}"
 LOGS = f"{RESULTS}/logs"
 ENV = "../../envs/grokstudy.yaml"
-EVAL_SPLITS = ["atomic_id", "atomic_ood", "train_inferred", "test_inferred_id", "test_inferred_ood"]
 FIGURE_FORMATS = ["png", "pdf", "csv"]
 
 

@@ -5,8 +5,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-EVAL_SPLITS = ("atomic_id", "atomic_ood", "train_inferred", "test_inferred_id", "test_inferred_ood")
-
 
 @dataclass
 class Dataset:

@@ -6,6 +6,9 @@ Snakemake parses it, before any job runs.
 
 from dataclasses import dataclass
 
+# The evaluation splits every dataset writes, in this order (the workflow names their files).
+EVAL_SPLITS = ("atomic_id", "atomic_ood", "train_inferred", "test_inferred_id", "test_inferred_ood")
+
 
 @dataclass(frozen=True)
 class CompositionSpec:

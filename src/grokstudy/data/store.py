@@ -7,7 +7,8 @@ import pandas as pd
 from grokstudy import __version__, provenance
 from grokstudy.artifacts.recovery import way_out
 from grokstudy.data import comparison, composition
-from grokstudy.data.dataset import EVAL_SPLITS, Dataset
+from grokstudy.data.dataset import Dataset
+from grokstudy.data.specs import EVAL_SPLITS
 from grokstudy.errors import CorruptArtifactError
 
 GENERATOR_VERSION = 1
