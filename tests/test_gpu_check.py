@@ -130,8 +130,9 @@ def test_probes_give_identical_tables_with_cpu_passed_explicitly(trained_run, co
     _frames_equal(probe_nulls("tiny", "composition", TINY_MODEL, composition_dir, PROBES),
                   probe_nulls("tiny", "composition", TINY_MODEL, composition_dir, PROBES, device="cpu"))
     checkpoints = trained_run / "checkpoints"
-    _frames_equal(trace_run("tiny", TINY_MODEL, composition_dir, PROBES, checkpoints),
-                  trace_run("tiny", TINY_MODEL, composition_dir, PROBES, checkpoints, device="cpu"))
+    for default, explicit in zip(trace_run("tiny", TINY_MODEL, composition_dir, PROBES, checkpoints),
+                                 trace_run("tiny", TINY_MODEL, composition_dir, PROBES, checkpoints, device="cpu")):
+        _frames_equal(default, explicit)
 
 
 def test_probe_batches_leave_every_query_as_it_was(composition_dir):
@@ -145,9 +146,11 @@ def test_probe_batches_leave_every_query_as_it_was(composition_dir):
     batched = probe_model(model, tokenizer, queries, site, entities, batch_size=7)["train_inferred"]
     np.testing.assert_allclose(batched, whole, rtol=0, atol=1e-7)
     traced = {"train_inferred": causal_tracing.tracing_queries(frames["train_inferred"], entities, 40, seed=0)}
-    rows_whole = causal_tracing.trace_model(model, tokenizer, traced, PROBES)
-    rows_batched = causal_tracing.trace_model(model, tokenizer, traced, PROBES, batch_size=7)
+    rows_whole, queries_whole = causal_tracing.trace_model(model, tokenizer, traced, PROBES)
+    rows_batched, queries_batched = causal_tracing.trace_model(model, tokenizer, traced, PROBES, batch_size=7)
     np.testing.assert_allclose([r["effect"] for r in rows_batched], [r["effect"] for r in rows_whole], rtol=0, atol=1e-6)
+    drops = [c for c in queries_whole if c.startswith("drop_")]
+    np.testing.assert_allclose(queries_batched[drops].to_numpy(), queries_whole[drops].to_numpy(), rtol=0, atol=1e-6)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

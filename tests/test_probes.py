@@ -4,6 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from grokstudy.data import store
 from grokstudy.probes.logit_lens import SITES, candidate_tokens, layer_logits, reciprocal_ranks, site_queries
 from grokstudy.probes.run_probes import probe_nulls, probe_run
 from grokstudy.stats import bootstrap_mean_ci, chance_mrr
@@ -62,13 +63,34 @@ def test_probe_tables_against_nulls(composition_dir, trained_run):
     assert lens["mrr"].between(0, 1).all() and (lens["ci_low"] <= lens["mrr"]).all() and (lens["mrr"] <= lens["ci_high"]).all()
     # Reloaded checkpoints reproduce the accuracies logged during training.
     np.testing.assert_allclose(accuracy["accuracy"], accuracy["accuracy_logged"], atol=1e-9)
-    nulls = probe_nulls("tiny", "composition", {"d_model": 32, "layers": 2, "heads": 2, "dropout": 0.1}, composition_dir, PROBES)
+    # Each row also holds the MRR of the two query halves: one selects a layer, the other tests it.
+    n_select = lens["n"] - lens["n_test"]
+    np.testing.assert_allclose((lens["mrr_select"] * n_select + lens["mrr_test"] * lens["n_test"]) / lens["n"], lens["mrr"], atol=1e-6)  # fp32 means
+    assert (lens["ci_low_test"] <= lens["mrr_test"]).all() and (lens["mrr_test"] <= lens["ci_high_test"]).all()
+    all_nulls = probe_nulls("tiny", "composition", {"d_model": 32, "layers": 2, "heads": 2, "dropout": 0.1}, composition_dir, PROBES)
+    nulls = all_nulls[all_nulls["network"] == "random_init"]
     assert set(nulls["seed"]) == {1, 2} and set(nulls["position"]) == {"r1", "r2"}
     vocab = AutoTokenizer.from_pretrained(composition_dir / "tokenizer").get_vocab()
     chance = chance_mrr(len(candidate_tokens(list(vocab), "composition")))
     assert nulls["chance"].eq(chance).all()
     # A random network decodes the bridge no better than a few times chance.
     assert nulls["mrr"].max() < 10 * chance
+    # The relation-frequency prior knows which entities follow a relation: well above chance, the same at every layer.
+    prior = all_nulls[all_nulls["network"] == "relation_prior"]
+    assert set(prior["layer"]) == {0, 1, 2} and prior.groupby(["position", "split"])["mrr"].nunique().eq(1).all()
+    assert prior["mrr"].min() > 2 * chance
+
+
+def test_the_relation_prior_ranks_by_tail_frequency(composition_dir):
+    from grokstudy.data.baselines import most_frequent_tails, tail_counts
+
+    train = store.read_train(composition_dir)
+    counts = tail_counts(train)
+    relation, tails = counts["relation"].iloc[0], counts[counts["relation"] == counts["relation"].iloc[0]]
+    top = most_frequent_tails(train)[relation]
+    assert tails.loc[tails["tail"] == top, "count"].iloc[0] == tails["count"].max()
+    atomic = train[train["kind"] == "atomic"]
+    assert counts["count"].sum() == len(atomic)
 
 
 def test_comparison_probe_sites(comparison_dir):

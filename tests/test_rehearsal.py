@@ -25,7 +25,7 @@ pytestmark = pytest.mark.workflow
 REHEARSAL = "config/rehearsal.yaml"
 RESULTS = Path("results/rehearsal")
 RESUMED_RUN = "comp_phi18_wd0.1"
-STEMS = ("accuracy_curves", "phi_sweep", "weight_decay", "logit_lens_comp_phi18_wd0.1", "logit_lens_cmp_phi7.2_wd0.1",
+STEMS = ("accuracy_curves", "logit_lens_comp_phi18_wd0.1", "logit_lens_cmp_phi7.2_wd0.1",
          "causal_tracing_comp_phi18_wd0.1")
 
 

@@ -15,7 +15,6 @@ from grokstudy.paths import inside
 
 TASK_CHOICES = ("composition", "comparison")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-CURVE_KINDS = ("accuracy_curves", "phi_sweep", "weight_decay")
 DEFAULT_PRESET = Path("config/config.yaml")
 
 
@@ -113,19 +112,23 @@ def probe_null(args) -> None:
 def trace_arguments(p):
     _null_networks_common(p)
     p.add_argument("--checkpoints", type=Path, required=True)
+    p.add_argument("--out-queries", type=Path, required=True, help="the per-query table of the run's checkpoints")
 
 
 def trace(args) -> None:
     from grokstudy.probes.run_probes import trace_and_write
 
     final = trace_and_write(args.run, args.model_params, args.data, args.probes, args.checkpoints, args.threads, args.out,
-                            device=args.device)
+                            args.out_queries, device=args.device)
     print(final.to_string())
 
 
 def figure_arguments(p):
-    p.add_argument("kind", choices=[*CURVE_KINDS, "logit_lens", "causal_tracing"])
+    from grokstudy.config.model import CURVE_FIGURES
+
+    p.add_argument("kind", choices=[*CURVE_FIGURES, "logit_lens", "causal_tracing"])
     p.add_argument("--inputs", type=Path, nargs="+", required=True)
+    p.add_argument("--baselines", type=Path, nargs="*", default=[], help="curve figures: the runs' datasets' baselines.json")
     p.add_argument("--labels", type=_json, default=[], help="accuracy curves: per run in order, its task, phi and weight decay (JSON)")
     p.add_argument("--dpi", type=int, default=150)
     p.add_argument("--step-axis", choices=["log", "linear"], default="log", help="accuracy curves only")
@@ -135,22 +138,22 @@ def figure_arguments(p):
 def figure(args) -> None:
     from grokstudy.figures.draw import draw
 
-    draw(args.kind, args.inputs, args.labels, args.step_axis, args.dpi, args.out_prefix)
+    draw(args.kind, args.inputs, args.labels, args.step_axis, args.dpi, args.out_prefix, baselines=args.baselines)
 
 
 def claims_arguments(p):
     p.add_argument("--config", type=_json, required=True, help="the claim criteria and the facts of each run, as JSON")
     p.add_argument("--metrics", type=Path, nargs="+", required=True)
     p.add_argument("--lens", type=Path, nargs="*", default=[])
-    p.add_argument("--causal", type=Path, nargs="*", default=[], help="causal tracing tables")
-    p.add_argument("--comparison-ood", type=Path, default=None)
+    p.add_argument("--causal", type=Path, nargs="*", default=[], help="per-query causal tracing tables")
+    p.add_argument("--baselines", type=Path, nargs="+", required=True, help="the baselines.json of every dataset the runs use")
     p.add_argument("--out", type=Path, required=True)
 
 
 def claims(args) -> None:
     from grokstudy import claims as study_claims
 
-    table = study_claims.evaluate_files(args.config, args.metrics, args.lens, args.causal, args.comparison_ood)
+    table = study_claims.evaluate_files(args.config, args.metrics, args.lens, args.causal, args.baselines)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(table[["claim", "status", "measured"]].to_string(index=False))

@@ -7,5 +7,5 @@ fingerprint (an edit never resumes an old checkpoint). Imports nothing heavy: th
 DATA_CODE = ("data/*.py", "tokenizer.py", "provenance.py")
 TRAINING_CODE = ("training/*.py", "model.py", "batching.py", "evaluation.py")
 PROBE_CODE = ("probes/*.py", "stats.py", "evaluation.py", "batching.py", "model.py", "results.py")
-FIGURE_CODE = ("figures/*.py", "results.py")
-REPORT_CODE = ("claims.py", "report.py", "results.py")
+FIGURE_CODE = ("figures/*.py", "results.py", "data/baselines.py", "data/store.py")
+REPORT_CODE = ("claims/*.py", "report.py", "results.py", "stats.py", "data/baselines.py", "data/store.py")

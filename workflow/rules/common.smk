@@ -7,7 +7,7 @@ from grokstudy import cluster
 from grokstudy import config as study_config
 from grokstudy import sources as code
 from grokstudy.config import job_settings
-from grokstudy.config.model import NAME_REGEX
+from grokstudy.config.model import CURVE_FIGURES as CURVE_FIGURE_KINDS, NAME_REGEX
 from grokstudy.data.specs import EVAL_SPLITS
 from grokstudy.errors import ConfigError
 
@@ -119,10 +119,9 @@ def figure_prefix(wildcards, output):
     return output[0][: -len(".png")]
 
 
-def comparison_ood_split():
-    """The comparison OOD test split, whose majority label is C6's baseline."""
-    run = STUDY["claims"].get("comparison_run")
-    return [f"{dataset_dir(run)}/eval/test_inferred_ood.parquet"] if run else []
+def baselines_of(runs):
+    """The baselines.json of the datasets these runs train on, each once."""
+    return sorted({f"{dataset_dir(run)}/baselines.json" for run in runs})
 
 
 PROBED_RUNS = STUDY["probes"]["runs"]
@@ -130,9 +129,10 @@ LENS_FIGURES = [f"logit_lens_{run}" for run in PROBED_RUNS]
 # Causal tracing corrupts the head entity of a two-hop query: composition runs only.
 TRACED_RUNS = [run for run in PROBED_RUNS if run_task(run) == "composition"]
 CAUSAL_TABLES = [f"{RESULTS}/probes/{run}/causal_tracing.parquet" for run in TRACED_RUNS]
+CAUSAL_QUERY_TABLES = [f"{RESULTS}/probes/{run}/causal_tracing_queries.parquet" for run in TRACED_RUNS]
 CAUSAL_FIGURES = [f"causal_tracing_{run}" for run in TRACED_RUNS]
 # The weight-decay contrast is optional: it costs a run that the CPU preset cannot afford.
-CURVE_FIGURES = [c for c in ("accuracy_curves", "phi_sweep", "weight_decay") if c in STUDY["figures"]]
+CURVE_FIGURES = [c for c in CURVE_FIGURE_KINDS if c in STUDY["figures"]]
 FIGURE_STEMS = [*CURVE_FIGURES, *LENS_FIGURES, *CAUSAL_FIGURES]
 FIGURE_KINDS = [*CURVE_FIGURES, "logit_lens", *(["causal_tracing"] if TRACED_RUNS else [])]
 ALL_FIGURES = [f for stem in FIGURE_STEMS for f in figure_files(stem)]
@@ -141,7 +141,7 @@ ALL_PROBE_TABLES = [
     f"{RESULTS}/probes/{run}/{table}.parquet"
     for run in PROBED_RUNS
     for table in ("logit_lens", "checkpoint_accuracy", "null_logit_lens")
-] + CAUSAL_TABLES
+] + CAUSAL_TABLES + CAUSAL_QUERY_TABLES
 REPORT = f"{RESULTS}/report/index.html"
 CLAIMS = f"{RESULTS}/report/claims.csv"
 

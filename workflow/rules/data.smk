@@ -9,6 +9,7 @@ rule prepare_dataset:
         train=f"{RESULTS}/data/{{dataset}}/train.parquet",
         eval_splits=expand(f"{RESULTS}/data/{{{{dataset}}}}/eval/{{split}}.parquet", split=EVAL_SPLITS),
         tokenizer=f"{RESULTS}/data/{{dataset}}/tokenizer/tokenizer.json",
+        baselines=f"{RESULTS}/data/{{dataset}}/baselines.json",
     params:
         dataset=settings(job_settings.dataset, "dataset"),
         out_dir=lambda w, output: str(Path(output.manifest).parent),

@@ -1,7 +1,8 @@
 # 4. Figures: each from its own rule, as PNG, PDF and the CSV behind it.
 
 
-# Accuracy against step: per split (paper Fig. 1), across phi (Fig. 2a), across weight decay.
+# Accuracy against step: per split (paper Fig. 1), across phi (Fig. 2a), across weight decay; and
+# against epochs across world sizes. Seeds of a run share its colour; baselines are reference lines.
 for curve in CURVE_FIGURES:
 
     rule:
@@ -9,6 +10,7 @@ for curve in CURVE_FIGURES:
             f"figure_{curve}"
         input:
             metrics=metrics_of(STUDY["figures"][curve]["runs"]),
+            baselines=baselines_of(STUDY["figures"][curve]["runs"]),
             code=FIGURE_SOURCES,
         output:
             figure_outputs(curve, curve),
@@ -25,7 +27,7 @@ for curve in CURVE_FIGURES:
         conda:
             ENV
         shell:
-            "grokstudy figure {params.kind} --inputs {input.metrics} --labels {params.labels:q}"
+            "grokstudy figure {params.kind} --inputs {input.metrics} --baselines {input.baselines} --labels {params.labels:q}"
             " --dpi {params.dpi} --step-axis {params.step_axis} --out-prefix {params.prefix} > {log} 2>&1"
 
 

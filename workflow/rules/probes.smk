@@ -65,7 +65,8 @@ rule trace_causal_effects:
         manifest=lambda w: f"{dataset_dir(w.run)}/manifest.json",
         code=PROBE_SOURCES,
     output:
-        f"{RESULTS}/probes/{{run}}/causal_tracing.parquet",
+        table=f"{RESULTS}/probes/{{run}}/causal_tracing.parquet",
+        queries=f"{RESULTS}/probes/{{run}}/causal_tracing_queries.parquet",
     params:
         device=PROBE_DEVICE,
         probes=as_json(job_settings.null_probes(STUDY)),
@@ -83,4 +84,5 @@ rule trace_causal_effects:
         ENV
     shell:
         "grokstudy trace --run {wildcards.run} --data {params.data_dir} --checkpoints {params.checkpoints}"
-        " --model-params {params.model:q} --probes {params.probes:q} --threads {threads} --device {params.device} --out {output} > {log} 2>&1"
+        " --model-params {params.model:q} --probes {params.probes:q} --threads {threads} --device {params.device}"
+        " --out {output.table} --out-queries {output.queries} > {log} 2>&1"

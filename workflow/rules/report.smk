@@ -6,14 +6,13 @@ rule claims:
         metrics=metrics_of(STUDY["runs"]),
         lens=[f"{RESULTS}/probes/{run}/logit_lens.parquet" for run in STUDY["probes"]["runs"]],
         nulls=[f"{RESULTS}/probes/{run}/null_logit_lens.parquet" for run in STUDY["probes"]["runs"]],
-        causal=CAUSAL_TABLES,
-        comparison_ood=comparison_ood_split(),
+        causal=CAUSAL_QUERY_TABLES,
+        baselines=baselines_of(STUDY["runs"]),
         code=REPORT_SOURCES,
     output:
         CLAIMS,
     params:
         config=as_json(job_settings.claims(STUDY)),
-        comparison_ood=lambda w, input: f"--comparison-ood {input.comparison_ood}" if input.comparison_ood else "",
     log:
         f"{LOGS}/claims.log",
     localrule: True
@@ -21,7 +20,7 @@ rule claims:
         ENV
     shell:
         "grokstudy claims --config {params.config:q} --metrics {input.metrics}"
-        " --lens {input.lens} {input.nulls} --causal {input.causal} {params.comparison_ood} --out {output} > {log} 2>&1"
+        " --lens {input.lens} {input.nulls} --causal {input.causal} --baselines {input.baselines} --out {output} > {log} 2>&1"
 
 
 rule report:

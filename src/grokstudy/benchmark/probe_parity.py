@@ -18,7 +18,7 @@ PARITY_PROBES = {"bootstrap_resamples": 50, "confidence": 0.95}
 def _readings(model, tokenizer, lens_queries: dict, trace_queries: dict, candidates: list[str]) -> dict[str, np.ndarray]:
     ranks = {site.position_name: probe_model(model, tokenizer, lens_queries[site.position_name], site, candidates)
              for site in SITES["composition"]}
-    effects = trace_model(model, tokenizer, trace_queries, PARITY_PROBES)
+    effects, _ = trace_model(model, tokenizer, trace_queries, PARITY_PROBES)
     return {
         "reciprocal_rank": np.concatenate([r.ravel() for by_split in ranks.values() for r in by_split.values()]),
         "causal_effect": np.array([row["effect"] for row in effects]),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from grokstudy.config import checks
+from grokstudy.config import checks, replicates
 from grokstudy.config.messages import config_error
 from grokstudy.config.model import TASKS, Preset
 from grokstudy.config.yaml_file import load_mapping
@@ -23,6 +23,8 @@ __all__ = ["TASKS", "Preset", "load", "resolve", "typed", "for_snakemake", "task
 # Keys of earlier versions of the format, and what replaced them.
 RETIRED_KEYS = {
     ("figures", "logit_lens"): "no longer read: a logit-lens figure is drawn for every run in probes.runs; remove this key",
+    ("claims", "ood_ceiling"): "no longer read: C2 compares OOD accuracy with the relation-frequency baseline; remove this key",
+    ("claims", "delay_ratio"): "no longer read: C1 bounds ID accuracy at the fit step (claims.id_at_fit_ceiling); remove this key",
 }
 
 
@@ -61,8 +63,8 @@ def typed(raw) -> Preset:
 
 
 def resolve(raw) -> dict:
-    """The resolved preset as plain data (every run complete); raises ConfigError."""
-    return typed(raw).model_dump(mode="python", exclude_none=True)
+    """The resolved preset as plain data (every run complete, replicates spelled out); raises ConfigError."""
+    return replicates.expand(typed(raw).model_dump(mode="python", exclude_none=True))
 
 
 def load(path: Path) -> dict:

@@ -1,6 +1,7 @@
 """Checks across sections of a typed preset: references resolve, worlds are possible."""
 
 from grokstudy.config.model import CURVE_FIGURES, CompositionDataset, Preset
+from grokstudy.config.replicates import longest_suffix
 from grokstudy.data.specs import ComparisonSpec, CompositionSpec, comparison_phi_max, composition_phi_max
 from grokstudy.errors import ConfigError
 
@@ -35,13 +36,75 @@ def _check_runs(preset: Preset) -> None:
             raise ConfigError(f"runs.{name}.warmup_steps", f"{run.warmup_steps}; allowed: at most steps={run.steps}")
 
 
+def _check_seeds(preset: Preset) -> None:
+    """Either the preset lists seeds (replicates) or every dataset and run names its own."""
+    if preset.seeds is None:
+        for section in ("datasets", "runs"):
+            for name, entry in getattr(preset, section).items():
+                if entry.seed is None:
+                    raise ConfigError(f"{section}.{name}.seed", "missing; allowed: an integer seed here, or a top-level seeds list")
+        return
+    if len(set(preset.seeds)) != len(preset.seeds):
+        raise ConfigError("seeds", f"{preset.seeds} repeats a seed; allowed: distinct seeds")
+    for section in ("datasets", "runs"):
+        for name, entry in getattr(preset, section).items():
+            if entry.seed is not None:
+                raise ConfigError(f"{section}.{name}.seed", "given with a top-level seeds list, which sets it; allowed: one or the other")
+            if len(name) + longest_suffix(preset.seeds) > 64:
+                raise ConfigError(f"{section}.{name}", f"too long to carry a seed suffix; allowed: at most {64 - longest_suffix(preset.seeds)} characters")
+
+
+def _task(preset: Preset, run: str) -> str:
+    return preset.datasets[preset.runs[run].dataset].task
+
+
+def _check_claim_runs(preset: Preset) -> None:
+    """Each claim's run can support its claim."""
+    claims = preset.claims
+    grok, comparison, control = claims.grokking_run, claims.comparison_run, claims.control_run
+    if grok is not None and (_task(preset, grok) != "composition" or preset.runs[grok].training_facts != "all"):
+        raise ConfigError("claims.grokking_run", f"{grok!r} is not a composition run trained on all facts; allowed: such a run")
+    if comparison is not None and _task(preset, comparison) != "comparison":
+        raise ConfigError("claims.comparison_run", f"{comparison!r} is a {_task(preset, comparison)} run; allowed: a comparison run")
+    if control is None:
+        return
+    run = preset.runs[control]
+    if grok is None:
+        raise ConfigError("claims.control_run", "given without claims.grokking_run; allowed: a control of the grokking run")
+    if run.training_facts != "atomic" or (run.dataset, run.model) != (preset.runs[grok].dataset, preset.runs[grok].model):
+        raise ConfigError("claims.control_run", f"{control!r} must train the dataset and model of {grok!r} on atomic facts only "
+                          "(training_facts: atomic)")
+    if control not in preset.probes.runs or grok not in preset.probes.runs:
+        raise ConfigError("probes.runs", f"must list {grok!r} and its control {control!r}: C7a reads both runs' logit lens")
+
+
+# What a contrast figure varies, and the facts of a run it reads.
+CONTRASTS = {
+    "phi_sweep": ("phi", lambda preset, run: preset.datasets[preset.runs[run].dataset].phi),
+    "weight_decay": ("weight decay", lambda preset, run: preset.runs[run].weight_decay),
+    "data_size": ("entities", lambda preset, run: preset.datasets[preset.runs[run].dataset].entities),
+}
+
+
+def _check_contrasts(preset: Preset) -> None:
+    for figure, (varied, value) in CONTRASTS.items():
+        section = getattr(preset.figures, figure)
+        if section is None:
+            continue
+        for run in section.runs:
+            if _task(preset, run) != "composition":
+                raise ConfigError(f"figures.{figure}.runs", f"{run!r} is a {_task(preset, run)} run; allowed: composition runs")
+        if len({value(preset, run) for run in section.runs}) < 2:
+            raise ConfigError(f"figures.{figure}.runs", f"all runs share one {varied}; allowed: runs with at least two values of {varied}")
+
+
 def _run_references(preset: Preset) -> list[tuple[str, list[str]]]:
     references = [("probes.runs", preset.probes.runs)]
     for figure in CURVE_FIGURES:
         section = getattr(preset.figures, figure)
         if section is not None:
             references.append((f"figures.{figure}.runs", section.runs))
-    for key in ("grokking_run", "comparison_run"):
+    for key in ("grokking_run", "comparison_run", "control_run"):
         if getattr(preset.claims, key) is not None:
             references.append((f"claims.{key}", [getattr(preset.claims, key)]))
     return references
@@ -66,5 +129,8 @@ def check(preset: Preset) -> None:
     for name, model in preset.models.items():
         if model.d_model % model.heads:
             raise ConfigError(f"models.{name}.heads", f"{model.heads} does not divide d_model={model.d_model}")
+    _check_seeds(preset)
     _check_runs(preset)
     _check_references(preset)
+    _check_claim_runs(preset)
+    _check_contrasts(preset)

@@ -7,8 +7,8 @@ Names that only place files (a run's dataset and model names) are left out: the 
 
 CHECKPOINT_PROBE_KEYS = ("max_queries", "bootstrap_resamples", "confidence")
 NULL_PROBE_KEYS = (*CHECKPOINT_PROBE_KEYS, "null_seeds")
-# What the claims compare runs by: their task, world, phi, weight decay and model.
-CLAIM_RUN_KEYS = ("dataset", "model", "weight_decay")
+# What the claims compare runs by: their task, world, phi, weight decay, model and training facts.
+CLAIM_RUN_KEYS = ("dataset", "model", "weight_decay", "training_facts")
 CLAIM_DATASET_KEYS = ("task", "phi", "entities", "relations", "out_degree", "seed")
 
 
@@ -41,12 +41,15 @@ def null_probes(preset: dict) -> dict:
 
 
 def curve_labels(preset: dict, runs: list[str]) -> list[dict]:
-    """Per run, in the figure's order, what an accuracy-curve figure prints beside it."""
-    return [
-        {"run": run, "task": task(preset, run), "phi": dataset(preset, preset["runs"][run]["dataset"])["phi"],
-         "weight_decay": preset["runs"][run]["weight_decay"]}
-        for run in runs
-    ]
+    """Per run, in the figure's order, what an accuracy-curve figure prints beside it and groups seeds by."""
+    labels = []
+    for run in runs:
+        world = dataset(preset, preset["runs"][run]["dataset"])
+        origin = preset["replicate_of"][run]
+        labels.append({"run": run, "base": origin["base"], "dataset": preset["runs"][run]["dataset"], "seed": -1 if origin["seed"] is None else origin["seed"],
+                       "task": task(preset, run), "phi": world["phi"], "entities": world["entities"],
+                       "weight_decay": preset["runs"][run]["weight_decay"]})
+    return labels
 
 
 def claims(preset: dict) -> dict:
@@ -54,4 +57,4 @@ def claims(preset: dict) -> dict:
     runs = {run: _pick(settings, CLAIM_RUN_KEYS) for run, settings in preset["runs"].items()}
     used = {settings["dataset"] for settings in runs.values()}
     datasets = {name: _pick(preset["datasets"][name], CLAIM_DATASET_KEYS) for name in sorted(used)}
-    return {"claims": preset["claims"], "runs": runs, "datasets": datasets}
+    return {"claims": preset["claims"], "runs": runs, "datasets": datasets, "replicate_of": preset["replicate_of"]}

@@ -16,7 +16,9 @@ NAME_REGEX = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"
 NAME_PATTERN = f"^{NAME_REGEX}$"
 TASKS = ("composition", "comparison")
 DEVICES = ("auto", "cpu", "cuda")
-CURVE_FIGURES = ("accuracy_curves", "phi_sweep", "weight_decay")
+# Curve figures and what each contrasts (None: a panel per run, no contrast).
+CURVE_FIGURES = ("accuracy_curves", "phi_sweep", "weight_decay", "data_size")
+TRAINING_FACTS = ("all", "atomic")
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="a name used in paths: letters, digits, _ . -; no leading dot")]
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
@@ -35,7 +37,7 @@ class DatasetFields(Section):
     test_id_fraction: Annotated[OpenFraction, Field(description="share of ID two-hop candidates held out as the ID test split")]
     phi: Annotated[float, Field(gt=0, le=1000, description="inferred training facts per ID atomic fact")]
     max_eval_items: Annotated[int, Field(ge=10, le=100_000, description="items per evaluation split at most")]
-    seed: Annotated[Seed, Field(description="seed of the generated world")]
+    seed: Annotated[Seed | None, Field(description="seed of the generated world; leave out when the preset lists seeds")] = None
 
 
 class CompositionDataset(DatasetFields):
@@ -75,7 +77,7 @@ class RunSettings(Section):
 
     dataset: Name
     model: Name
-    seed: Annotated[Seed, Field(description="seed of the initialization and of the batch order")]
+    seed: Annotated[Seed | None, Field(description="seed of the initialization and of the batch order; leave out when the preset lists seeds")] = None
     steps: Annotated[int, Field(ge=1, le=100_000_000)]
     batch_size: Annotated[int, Field(ge=1, le=1_000_000)]
     lr: Annotated[float, Field(gt=0, le=1)]
@@ -86,6 +88,8 @@ class RunSettings(Section):
     eval_every: Annotated[int, Field(ge=1, le=100_000_000)]
     checkpoints: CheckpointSchedule
     compile: Annotated[bool, Field(description="capture the training step with torch.compile")] = False
+    training_facts: Annotated[Literal["all", "atomic"], Field(
+        description="all: the training split; atomic: its one-hop facts only (a control that never sees a two-hop fact)")] = "all"
 
 
 def _every_key_optional(model: type[Section], name: str, doc: str) -> type[Section]:
@@ -117,20 +121,27 @@ class FigureSettings(Section):
     """Curve figures by their runs; logit-lens and causal-tracing figures come with every probed run."""
 
     accuracy_curves: Annotated[CurveFigure, Field(description="accuracy against step per split, one panel per run")]
-    phi_sweep: Annotated[CurveFigure, Field(description="ID accuracy across phi")]
-    weight_decay: Annotated[CurveFigure | None, Field(description="ID accuracy across weight decay (optional)")] = None
+    phi_sweep: Annotated[CurveFigure | None, Field(description="ID accuracy across phi (optional; at least two phi values)")] = None
+    weight_decay: Annotated[CurveFigure | None, Field(description="ID accuracy across weight decay (optional; at least two values)")] = None
+    data_size: Annotated[CurveFigure | None, Field(description="ID accuracy against epochs across |E| at one phi (optional; at least two sizes)")] = None
     dpi: Annotated[int, Field(ge=50, le=600)]
 
 
 class ClaimSettings(Section):
+    """Criteria of the claims (docs/study.md §4): fixed from the paper's statements, not from our runs."""
+
     fit_threshold: Annotated[Probability, Field(description="train two-hop accuracy that counts as fitted")]
     generalize_threshold: Annotated[Probability, Field(description="ID test accuracy that counts as generalized")]
     memorized_threshold: Annotated[Probability, Field(description="training accuracy that marks the end of memorization")]
-    delay_ratio: Annotated[float, Field(ge=1, le=1000, description="how much later ID generalizes than training fits")]
-    ood_ceiling: Annotated[float, Field(ge=0, le=1)]
-    comparison_margin: Annotated[float, Field(ge=0, le=1)]
-    grokking_run: Name | None = None
-    comparison_run: Name | None = None
+    id_at_fit_ceiling: Annotated[Probability, Field(
+        description="C1: ID test accuracy allowed at the step training fits (the paper: at most 0.092)")] = 0.2
+    comparison_margin: Annotated[float, Field(ge=0, le=1, description="C6: how far above its baseline accuracy must be")]
+    epoch_ratio: Annotated[float, Field(
+        ge=1, le=100, description="C4: largest ratio between the epochs different world sizes need to generalize")] = 1.5
+    grokking_run: Annotated[Name | None, Field(description="a composition run trained on all facts (C1, C7)")] = None
+    comparison_run: Annotated[Name | None, Field(description="a comparison run (C6)")] = None
+    control_run: Annotated[Name | None, Field(
+        description="C7a's control: the grokking run's dataset and model trained on atomic facts only, and probed")] = None
 
 
 class Preset(Section):
@@ -142,6 +153,9 @@ class Preset(Section):
     threads_per_job: Annotated[int, Field(ge=1, le=256, description="torch threads per job")]
     datasets: Annotated[dict[Name, Dataset], Field(min_length=1)]
     models: Annotated[dict[Name, ModelSpec], Field(min_length=1)]
+    seeds: Annotated[list[Seed] | None, Field(min_length=1, max_length=20, description=(
+        "replicates: every dataset and run once per seed, named <name>.s<seed>; the seed is the world's "
+        "and the run's (initialization and batch order)"))] = None
     run_defaults: RunDefaults = RunDefaults()
     runs: Annotated[dict[Name, RunSettings], Field(min_length=1)]
     probes: ProbeSettings

@@ -11,7 +11,7 @@ import pandas as pd
 
 from grokstudy.data import tokens
 from grokstudy.data.dataset import Dataset, sample_rows
-from grokstudy.data.specs import ComparisonSpec
+from grokstudy.data.specs import ATOMIC, INFERRED, ComparisonSpec
 from grokstudy.errors import ConfigError
 
 
@@ -34,7 +34,7 @@ def _inferred_frame(attr: np.ndarray, e1: np.ndarray, e2: np.ndarray, values: np
                 for a, x, y in zip(attr, e1, e2)
             ],
             "answer": _label(v1, v2),
-            "kind": "inferred",
+            "kind": INFERRED,
             "value1": [tokens.value(v) for v in v1],
             "value2": [tokens.value(v) for v in v2],
         }
@@ -84,7 +84,7 @@ def generate(spec: ComparisonSpec) -> Dataset:
         {
             "prompt": [f"{tokens.entity(e)} {tokens.attribute(a)}" for e, a in zip(ent, att)],
             "answer": [tokens.value(v) for v in values[ent, att]],
-            "kind": "atomic",
+            "kind": ATOMIC,
             "value1": None,
             "value2": None,
         }

@@ -13,7 +13,7 @@ import pandas as pd
 
 from grokstudy.data import tokens
 from grokstudy.data.dataset import Dataset, sample_rows
-from grokstudy.data.specs import CompositionSpec
+from grokstudy.data.specs import ATOMIC, INFERRED, CompositionSpec
 from grokstudy.errors import ConfigError
 
 
@@ -51,7 +51,7 @@ def _atomic_frame(facts: AtomicFacts, index: np.ndarray) -> pd.DataFrame:
         {
             "prompt": [f"{tokens.entity(a)} {tokens.relation(b)}" for a, b in zip(h, r)],
             "answer": [tokens.entity(x) for x in t],
-            "kind": "atomic",
+            "kind": ATOMIC,
             "bridge": None,
         }
     )
@@ -66,7 +66,7 @@ def _two_hop_frame(facts: AtomicFacts, first: np.ndarray, second: np.ndarray) ->
                 f"{tokens.entity(a)} {tokens.relation(x)} {tokens.relation(y)}" for a, x, y in zip(h, r1, r2)
             ],
             "answer": [tokens.entity(x) for x in t],
-            "kind": "inferred",
+            "kind": INFERRED,
             "bridge": [tokens.entity(x) for x in b],
         }
     )

@@ -6,6 +6,8 @@ Snakemake parses it, before any job runs.
 
 from dataclasses import dataclass
 
+# The two kinds of fact in every training split: one-hop facts and the facts they imply.
+ATOMIC, INFERRED = "atomic", "inferred"
 # The evaluation splits every dataset writes, in this order (the workflow names their files).
 EVAL_SPLITS = ("atomic_id", "atomic_ood", "train_inferred", "test_inferred_id", "test_inferred_ood")
 

@@ -1,12 +1,13 @@
-"""Datasets on disk: Parquet splits, the tokenizer, and a manifest with counts and provenance."""
+"""Datasets on disk: Parquet splits, the tokenizer, baselines, and a manifest with counts and provenance."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from grokstudy import __version__, provenance
 from grokstudy.artifacts.recovery import way_out
-from grokstudy.data import comparison, composition
+from grokstudy.data import baselines, comparison, composition
 from grokstudy.data.dataset import Dataset
 from grokstudy.data.specs import EVAL_SPLITS
 from grokstudy.errors import CorruptArtifactError
@@ -15,6 +16,7 @@ GENERATOR_VERSION = 1
 TRAIN_FILE = "train.parquet"
 EVAL_DIR = "eval"
 TOKENIZER_DIR = "tokenizer"
+BASELINES_FILE = "baselines.json"
 MANIFEST = "manifest.json"
 
 _SPEC_FIELDS = {
@@ -40,6 +42,7 @@ def write(dataset: Dataset, params: dict, out_dir: Path) -> None:
     for split, frame in dataset.eval_splits.items():
         frame.to_parquet(out_dir / EVAL_DIR / f"{split}.parquet", index=False)
     build_tokenizer(dataset.vocabulary).save_pretrained(out_dir / TOKENIZER_DIR)
+    provenance.write_json(out_dir / BASELINES_FILE, baselines.compute(dataset.task, dataset.train, dataset.eval_splits, params))
     files = sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
     provenance.write_json(
         out_dir / MANIFEST,
@@ -118,3 +121,10 @@ def read_eval_split(path: Path) -> pd.DataFrame:
     data_dir = path.parent.parent
     verify(data_dir, [str(path.relative_to(data_dir))])
     return pd.read_parquet(path)
+
+
+def read_baselines(path: Path) -> dict:
+    """A dataset's baselines (DATA_DIR/baselines.json), checked against its manifest."""
+    path = Path(path)
+    verify(path.parent, [path.name])
+    return json.loads(path.read_text())

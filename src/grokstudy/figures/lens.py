@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-NETWORK_LABELS = {"trained": "trained (final)", "step0": "step 0 (null)", "random_init": "random init (null)"}
+NETWORK_LABELS = {"trained": "trained (final)", "step0": "step 0 (null)", "random_init": "random init (null)",
+                  "relation_prior": "relation-frequency prior (null)"}
+NULL_STYLES = {"step0": ("s", "black"), "random_init": ("x", "grey"), "relation_prior": ("^", "tab:brown")}
 
 
 def lens_table(lens: pd.DataFrame, nulls: pd.DataFrame) -> pd.DataFrame:
@@ -36,13 +38,13 @@ def layer_figure(data: pd.DataFrame, value: str, value_label: str, heatmap_split
         for name, frame in final.groupby("split", sort=False):
             ax.errorbar(frame["layer"], frame[value], yerr=[frame[value] - frame["ci_low"], frame["ci_high"] - frame[value]],
                         marker="o", capsize=3, label=f"trained @ {final_step}: {name}")
-        for network, marker in (("step0", "s"), ("random_init", "x")):
+        for network, (marker, colour) in NULL_STYLES.items():
             null = site[(site["network"] == network) & (site["split"] == null_split)]
             if null.empty:
                 continue
             spread = null.groupby("layer").agg(mid=(value, "mean"), low=("ci_low", "min"), high=("ci_high", "max"))
             ax.errorbar(spread.index, spread["mid"], yerr=[spread["mid"] - spread["low"], spread["high"] - spread["mid"]],
-                        marker=marker, linestyle="--", capsize=3, color="grey" if network == "random_init" else "black",
+                        marker=marker, linestyle="--", capsize=3, color=colour,
                         label=f"{NETWORK_LABELS[network]}: {null_split}")
         if chance:
             ax.axhline(site[chance].iloc[0], color="red", linestyle=":", label="chance (analytic)")

@@ -93,6 +93,7 @@ def trace(model, clean_ids: torch.Tensor, corrupt_ids: torch.Tensor, target_ids:
         "clean": answer_probability(clean_logits, target_ids),
         "corrupt": answer_probability(corrupt_logits, target_ids),
         "noised": noised,
+        "correct": (clean_logits.argmax(-1) == target_ids).cpu().numpy(),
     }
 
 
@@ -118,6 +119,16 @@ def effect_rows(traced: dict, resamples: int, confidence: float, bootstrap_seed:
     return rows
 
 
+def query_rows(traced: dict, **labels) -> pd.DataFrame:
+    """Per query: answered correctly (clean), P(t), the corruption's total effect, and the drop of
+    P(t) from noising each state as a column drop_<layer>_<position>."""
+    clean, noised = traced["clean"], traced["noised"]
+    drops = {f"drop_{layer}_{POSITIONS[position]}": clean - noised[layer, position]
+             for layer in range(noised.shape[0]) for position in range(noised.shape[1])}
+    return pd.DataFrame({**labels, "query": np.arange(len(clean)), "correct": traced["correct"], "p_clean": clean,
+                         "total_effect": clean - traced["corrupt"], **drops})
+
+
 def tracing_queries(frame: pd.DataFrame, entities: list[str], limit: int, seed: int) -> pd.DataFrame:
     """At most `limit` queries, deterministically sampled, each with a corrupted prompt."""
     if len(frame) > limit:
@@ -141,18 +152,19 @@ def trace_in_batches(model, clean_ids: torch.Tensor, corrupt_ids: torch.Tensor, 
 
 
 def trace_model(model, tokenizer, queries: dict[str, pd.DataFrame], probes: dict, batch_size: int = TRACE_BATCH,
-                **labels) -> list[dict]:
-    """Effect rows per split, with the queries' tensors made on the model's device."""
+                **labels) -> tuple[list[dict], pd.DataFrame]:
+    """Effect rows per split, and the per-query table; the queries' tensors are made on the model's device."""
     vocab, device = tokenizer.get_vocab(), next(model.parameters()).device
 
     def ids(prompts):
         return torch.tensor([[vocab[t] for t in p.split(" ")] for p in prompts], device=device)
 
-    rows = []
+    rows, per_query = [], []
     for split, frame in queries.items():
         if frame.empty:
             continue
         answers = torch.tensor([vocab[a] for a in frame["answer"]], device=device)
         traced = trace_in_batches(model, ids(frame["prompt"]), ids(frame["corrupted"]), answers, batch_size)
         rows += effect_rows(traced, probes["bootstrap_resamples"], probes["confidence"], bootstrap_seed=0, split=split, **labels)
-    return rows
+        per_query.append(query_rows(traced, split=split, **labels))
+    return rows, pd.concat(per_query, ignore_index=True) if per_query else pd.DataFrame()

@@ -35,6 +35,12 @@ def candidate_tokens(vocabulary: list[str], task: str) -> list[str]:
     return [t for t in vocabulary if t.startswith(prefix)]
 
 
+def halves(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query values split by the (deterministic) query order: the even ones select a layer,
+    the odd ones test it, so a chosen layer is never judged on the queries that chose it."""
+    return values[..., 0::2], values[..., 1::2]
+
+
 def site_queries(frame: pd.DataFrame, site: ProbeSite, limit: int, seed: int) -> pd.DataFrame:
     """Unique prefixes for the site with their target token, at most `limit`, deterministically sampled."""
     prefixes = frame["prompt"].str.split(" ").str[: site.prefix_length].str.join(" ")

@@ -12,11 +12,12 @@ from grokstudy import provenance, results
 from grokstudy.artifacts.recovery import checkpoint_way_out, way_out
 from grokstudy.batching import encode
 from grokstudy.data import store
+from grokstudy.data.baselines import tail_counts
 from grokstudy.errors import CorruptArtifactError
 from grokstudy.evaluation import evaluate_split
 from grokstudy.model import build_model
 from grokstudy.probes.causal_tracing import trace_model, tracing_queries
-from grokstudy.probes.logit_lens import PROBE_SPLITS, SITES, candidate_tokens, probe_model, site_queries
+from grokstudy.probes.logit_lens import PROBE_SPLITS, SITES, candidate_tokens, halves, probe_model, site_queries
 from grokstudy.stats import bootstrap_mean_ci, chance_mrr
 from grokstudy.training.checkpoints import CheckpointStore, verify
 from grokstudy.training.device import resolve_device
@@ -31,15 +32,41 @@ def _queries(data_dir: Path, task: str, max_queries: int) -> dict:
 
 
 def _rows(ranks: dict, site, chance: float, probes: dict, **labels) -> list[dict]:
+    """MRR per split and layer with its CI, over all queries and over the test half (see `halves`)."""
     rows = []
     for split, per_layer in ranks.items():
         for layer, values in enumerate(per_layer):
+            select, test = halves(values)
             low, high = bootstrap_mean_ci(values, probes["bootstrap_resamples"], probes["confidence"], seed=layer)
+            test_low, test_high = bootstrap_mean_ci(test, probes["bootstrap_resamples"], probes["confidence"], seed=layer)
             rows.append({
                 **labels, "split": split, "position": site.position_name, "target": site.target_column,
                 "layer": layer, "mrr": float(values.mean()), "ci_low": low, "ci_high": high,
                 "n": len(values), "chance": chance, "confidence": probes["confidence"],
+                "mrr_select": float(select.mean()), "mrr_test": float(test.mean()),
+                "ci_low_test": test_low, "ci_high_test": test_high, "n_test": len(test),
             })
+    return rows
+
+
+def _relation_prior_rows(data_dir: Path, queries: dict, layers: int, probes: dict, **labels) -> list[dict]:
+    """The relation-frequency prior as a null network: it ranks entities by how often they are the
+    tail of the site's relation among the atomic training facts, the same at every layer. It knows
+    the relation and nothing of the head entity. Ties rank like the lens: only higher counts count."""
+    counts = tail_counts(store.read_train(data_dir)).set_index(["relation", "tail"])["count"]
+    per_relation = counts.groupby(level="relation").apply(lambda c: np.sort(c.to_numpy()))
+    rows = []
+    for site in SITES["composition"]:
+        ranks = {}
+        for split, frame in queries[site.position_name].items():
+            if frame.empty:
+                continue
+            relation = frame["prompt"].str.split(" ").str[site.position]
+            target = np.array([counts.get((r, t), 0) for r, t in zip(relation, frame["target"])])
+            # entities whose count exceeds the target's (sorted counts: those after its last equal)
+            rank = np.array([len(c) - np.searchsorted(c, k, side="right") for c, k in zip(per_relation.reindex(relation), target)])
+            ranks[split] = np.tile(1.0 / (1.0 + rank), (layers + 1, 1))
+        rows += _rows(ranks, site, float("nan"), probes, **labels)
     return rows
 
 
@@ -114,12 +141,16 @@ def probe_nulls(run_name: str, task: str, model_params: dict, data_dir: Path, pr
         model = _fp32_eval_on(build_model(model_params, tokenizer, seed=seed), dev)
         rows += _probe_all_sites(model, tokenizer, queries, candidates, probes,
                                  run=run_name, task=task, network="random_init", seed=seed, step=0)
+    if task == "composition":
+        rows += _relation_prior_rows(data_dir, queries, model_params["layers"], probes,
+                                     run=run_name, task=task, network="relation_prior", seed=-1, step=0)
     return pd.DataFrame(rows)
 
 
 def trace_run(run_name: str, model_params: dict, data_dir: Path, probes: dict, checkpoint_dir: Path,
-              threads: int = 1, device: str = "cpu") -> pd.DataFrame:
-    """Causal tracing (composition) at every checkpoint of a run, and on the random-init null networks."""
+              threads: int = 1, device: str = "cpu") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Causal tracing (composition) at every checkpoint of a run and on the random-init null networks;
+    also the per-query table of the run's own checkpoints."""
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     checkpoints = CheckpointStore(checkpoint_dir)
@@ -128,15 +159,17 @@ def trace_run(run_name: str, model_params: dict, data_dir: Path, probes: dict, c
     entities = candidate_tokens(list(tokenizer.get_vocab()), "composition")
     frames = store.read_eval(data_dir)
     queries = {s: tracing_queries(frames[s], entities, probes["max_queries"], seed=0) for s in PROBE_SPLITS}
-    rows = []
+    rows, per_query = [], []
     for step in tqdm(steps, desc=f"causal tracing {run_name}", mininterval=5):
         model = _fp32_eval_on(AutoModelForCausalLM.from_pretrained(checkpoints.path(step), dtype=torch.float32), dev)
-        rows += trace_model(model, tokenizer, queries, probes, run=run_name,
-                            network="step0" if step == 0 else "trained", seed=-1, step=step)
+        step_rows, step_queries = trace_model(model, tokenizer, queries, probes, run=run_name,
+                                              network="step0" if step == 0 else "trained", seed=-1, step=step)
+        rows += step_rows
+        per_query.append(step_queries)
     for seed in probes["null_seeds"]:
         model = _fp32_eval_on(build_model(model_params, tokenizer, seed=seed), dev)
-        rows += trace_model(model, tokenizer, queries, probes, run=run_name, network="random_init", seed=seed, step=0)
-    return pd.DataFrame(rows)
+        rows += trace_model(model, tokenizer, queries, probes, run=run_name, network="random_init", seed=seed, step=0)[0]
+    return pd.DataFrame(rows), pd.concat(per_query, ignore_index=True)
 
 
 def write_table(frame: pd.DataFrame, path: Path, meta: dict) -> None:
@@ -171,9 +204,11 @@ def probe_nulls_and_write(run_name: str, task: str, model_params: dict, data_dir
 
 
 def trace_and_write(run_name: str, model_params: dict, data_dir: Path, probes: dict, checkpoint_dir: Path, threads: int,
-                    out: Path, device: str = "cpu") -> pd.DataFrame:
-    """Trace a run into its table; returns the final checkpoint's effects on training queries (layer x position)."""
-    table = trace_run(run_name, model_params, data_dir, probes, checkpoint_dir, threads=threads, device=device)
-    write_table(table, out, {"probes": probes, "model_params": model_params, "versions": provenance.versions()})
+                    out: Path, out_queries: Path, device: str = "cpu") -> pd.DataFrame:
+    """Trace a run into its two tables; returns the final checkpoint's effects on training queries (layer x position)."""
+    table, per_query = trace_run(run_name, model_params, data_dir, probes, checkpoint_dir, threads=threads, device=device)
+    meta = {"probes": probes, "model_params": model_params, "versions": provenance.versions()}
+    write_table(table, out, meta)
+    write_table(per_query, out_queries, meta)
     final = table[(table["network"] == "trained") & (table["step"] == table["step"].max()) & (table["split"] == "train_inferred")]
     return final.pivot_table(index="layer", columns="position", values="effect").round(3)

@@ -16,6 +16,7 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 from grokstudy import provenance, results, sources
 from grokstudy.batching import EncodedSplit, encode
 from grokstudy.data import store
+from grokstudy.data.specs import ATOMIC
 from grokstudy.evaluation import evaluate_split
 from grokstudy.model import build_model
 from grokstudy.training import schedule
@@ -58,6 +59,11 @@ class RunPlan:
         return self.run_params["steps"]
 
 
+def training_facts(train: pd.DataFrame, which: str) -> pd.DataFrame:
+    """The facts a run trains on: all of them, or the atomic ones only (a control that never sees a two-hop fact)."""
+    return train if which == "all" else train[train["kind"] == ATOMIC].reset_index(drop=True)
+
+
 def load_plan(run_params: dict, model_params: dict, data_dir: Path, dev: torch.device) -> RunPlan:
     data_hashes = store.verify(data_dir)  # every file checked (and hashed once) before anything is read
     manifest = store.read_manifest(data_dir)
@@ -71,7 +77,7 @@ def load_plan(run_params: dict, model_params: dict, data_dir: Path, dev: torch.d
         fingerprint=run_fingerprint(run_params, model_params, data_hashes),
         versions=provenance.versions(),  # read once: package metadata lookups do not belong in the step loop
         tokenizer=tokenizer,
-        train_data=encode(store.read_train(data_dir), tokenizer).to(dev),
+        train_data=encode(training_facts(store.read_train(data_dir), run_params.get("training_facts", "all")), tokenizer).to(dev),
         eval_data={s: encode(f, tokenizer).to(dev) for s, f in store.read_eval(data_dir).items()},
         checkpoint_steps=checkpoint_steps,
         eval_steps=set(schedule.evaluation_steps(total, run_params["eval_every"], checkpoint_steps)),
@@ -178,6 +184,8 @@ class StepLoop:
 
     def record(self, step: int) -> None:
         rows = evaluation_rows(self.state.model, self.plan.eval_data, step) + self.totals.rows(step)
+        epoch = step * self.plan.run_params["batch_size"] / len(self.plan.train_data)
+        rows = [{**row, "epoch": epoch} for row in rows]
         self.totals = BatchTotals(self.dev)
         self.log.append(rows)
         self.bar.set_postfix({r["split"][:12]: round(r["accuracy"], 3) for r in rows if r["split"] != TRAIN_BATCHES})

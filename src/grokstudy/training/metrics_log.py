@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
-COLUMNS = ["step", "split", "accuracy", "loss", "n"]
+# epoch: examples seen / training examples, so runs over worlds of different size compare per epoch.
+COLUMNS = ["step", "epoch", "split", "accuracy", "loss", "n"]
 
 
 class MetricsLog:

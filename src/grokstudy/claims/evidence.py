@@ -1,0 +1,80 @@
+"""What the claims read: the runs of a replicate, their metrics, probe tables and baselines."""
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from grokstudy.data.baselines import accuracy as baseline_accuracy
+from grokstudy.stats import wilson_interval
+
+
+@dataclass(frozen=True)
+class Replicate:
+    """One seed's runs by their base names (a preset without seeds is one replicate, seed None)."""
+
+    seed: int | None
+    runs: dict[str, str]
+
+    @property
+    def label(self) -> str:
+        return "single seed" if self.seed is None else f"seed {self.seed}"
+
+
+def replicates(config: dict) -> list[Replicate]:
+    by_seed: dict = {}
+    for run, origin in config["replicate_of"].items():
+        by_seed.setdefault(origin["seed"], {})[origin["base"]] = run
+    return [Replicate(seed, runs) for seed, runs in sorted(by_seed.items(), key=lambda item: (item[0] is not None, item[0] or 0))]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    config: dict
+    metrics: pd.DataFrame
+    lens: pd.DataFrame = field(default_factory=pd.DataFrame)
+    causal_queries: pd.DataFrame = field(default_factory=pd.DataFrame)
+    baselines: dict = field(default_factory=dict)  # dataset name -> its baselines.json
+
+    @property
+    def criteria(self) -> dict:
+        return self.config["claims"]
+
+    def run(self, run: str) -> dict:
+        return self.config["runs"][run]
+
+    def dataset(self, run: str) -> dict:
+        return self.config["datasets"][self.run(run)["dataset"]]
+
+    def task(self, run: str) -> str:
+        return self.dataset(run)["task"]
+
+    def rows(self, run: str, split: str) -> pd.DataFrame:
+        m = self.metrics
+        return m[(m["run"] == run) & (m["split"] == split)].sort_values("step")
+
+    def first_step(self, run: str, split: str, threshold: float) -> int | None:
+        rows = self.rows(run, split)
+        rows = rows[rows["accuracy"] >= threshold]
+        return None if rows.empty else int(rows["step"].iloc[0])
+
+    def at(self, run: str, split: str, step: float = float("inf")) -> pd.Series:
+        """The last evaluation of a split at or before `step` (default: the final one)."""
+        rows = self.rows(run, split)
+        return rows[rows["step"] <= step].iloc[-1]
+
+    def count(self, run: str, split: str, step: float = float("inf")) -> tuple[int, int]:
+        row = self.at(run, split, step)
+        return int(round(row["accuracy"] * row["n"])), int(row["n"])
+
+    def last_step(self, run: str) -> int:
+        return int(self.metrics.loc[self.metrics["run"] == run, "step"].max())
+
+    def baseline(self, run: str, split: str) -> dict:
+        """{name, correct, n} of the split's baseline in the run's dataset, plus its accuracy and 95 % Wilson interval."""
+        entry = self.baselines[self.run(run)["dataset"]]["splits"][split]
+        return {**entry, "accuracy": baseline_accuracy(entry), "interval": wilson_interval(entry["correct"], entry["n"])}
+
+
+def accuracy_text(correct: int, n: int) -> str:
+    low, high = wilson_interval(correct, n)
+    return f"{correct / n:.3f} [{low:.3f}, {high:.3f}]"

@@ -1,0 +1,62 @@
+"""What a model scores without two-hop reasoning: the baselines every accuracy is read against.
+
+- composition, relation frequency: answer (h, r1, r2) with the tail that r2 leads to most often
+  among the training's atomic facts; it knows r2 and nothing of h or the bridge;
+- comparison, majority label: always answer the split's most frequent label;
+- uniform chance over the answers a query can have.
+"""
+
+import pandas as pd
+
+from grokstudy.data import tokens
+from grokstudy.data.specs import ATOMIC
+
+RELATION_FREQUENCY, MAJORITY_LABEL = "relation_frequency", "majority_label"
+INFERRED_SPLITS = ("train_inferred", "test_inferred_id", "test_inferred_ood")
+
+
+def tail_counts(train: pd.DataFrame) -> pd.DataFrame:
+    """(relation, tail, count) over the atomic training facts of a composition world."""
+    atomic = train[train["kind"] == ATOMIC]
+    relation = atomic["prompt"].str.split(" ").str[1]
+    return (pd.DataFrame({"relation": relation, "tail": atomic["answer"]})
+            .value_counts().rename("count").reset_index())
+
+
+def most_frequent_tails(train: pd.DataFrame) -> dict[str, str]:
+    """Per relation, its most frequent tail; ties go to the first in token order, so the choice is fixed."""
+    ranked = tail_counts(train).sort_values(["relation", "count", "tail"], ascending=[True, False, True])
+    return ranked.drop_duplicates("relation").set_index("relation")["tail"].to_dict()
+
+
+def _share(correct: pd.Series) -> dict:
+    return {"correct": int(correct.sum()), "n": int(len(correct))}
+
+
+def composition(train: pd.DataFrame, eval_splits: dict[str, pd.DataFrame], entities: int) -> dict:
+    top = most_frequent_tails(train)
+    splits = {}
+    for split in INFERRED_SPLITS:
+        frame = eval_splits[split]
+        second_relation = frame["prompt"].str.split(" ").str[2]
+        splits[split] = {"name": RELATION_FREQUENCY, **_share(second_relation.map(top) == frame["answer"])}
+    return {"uniform": 1 / entities, "splits": splits}
+
+
+def comparison(eval_splits: dict[str, pd.DataFrame]) -> dict:
+    splits = {}
+    for split in INFERRED_SPLITS:
+        answers = eval_splits[split]["answer"]
+        majority = answers.value_counts().idxmax() if len(answers) else None
+        splits[split] = {"name": MAJORITY_LABEL, **_share(answers == majority)}
+    return {"uniform": 1 / len(tokens.LABELS), "splits": splits}
+
+
+def compute(task: str, train: pd.DataFrame, eval_splits: dict[str, pd.DataFrame], params: dict) -> dict:
+    if task == "composition":
+        return {"task": task, **composition(train, eval_splits, params["entities"])}
+    return {"task": task, **comparison(eval_splits)}
+
+
+def accuracy(entry: dict) -> float:
+    return entry["correct"] / entry["n"] if entry["n"] else float("nan")
