@@ -28,6 +28,18 @@ def test_run_defaults_fill_every_run_and_a_run_overrides_them():
     assert all(run["steps"] == 200 and run["compile"] is False for run in runs.values())
 
 
+def test_embedding_keys_default_to_gpt2_and_a_run_or_model_may_change_them():
+    resolved = config.load(REPO / "config" / "smoke.yaml")
+    assert all(m["tie_embeddings"] is True and m["init_std"] == 0.02 for m in resolved["models"].values())
+    assert all(run["embedding_weight_decay"] is True for run in resolved["runs"].values())
+    raw = copy.deepcopy(SMOKE)
+    raw["models"]["tiny"].update(tie_embeddings=False, init_std=0.01)
+    raw["runs"][A_RUN]["embedding_weight_decay"] = False
+    changed = config.resolve(raw)
+    assert changed["models"]["tiny"]["tie_embeddings"] is False and changed["models"]["tiny"]["init_std"] == 0.01
+    assert changed["runs"][A_RUN]["embedding_weight_decay"] is False
+
+
 def test_the_committed_json_schema_is_the_one_the_model_generates():
     assert (REPO / SCHEMA_PATH).read_text() == schema_text(), "run: python -m grokstudy.config.schema_file"
 
@@ -69,6 +81,10 @@ BAD = [
     (_set(("run_defaults", "steps"), 200.0), "run_defaults.steps", "an integer >= 1"),
     (_set(("runs", A_RUN, "batch_size"), 256.0), f"runs.{A_RUN}.batch_size", "an integer >= 1"),
     (_set(("run_defaults", "compile"), "yes"), "run_defaults.compile", "true or false"),
+    (_set(("models", "tiny", "init_std"), 0.0), "models.tiny.init_std", "> 0"),
+    (_set(("models", "tiny", "init_std"), 2.0), "models.tiny.init_std", "<= 1"),
+    (_set(("models", "tiny", "tie_embeddings"), "no"), "models.tiny.tie_embeddings", "true or false"),
+    (_set(("run_defaults", "embedding_weight_decay"), 0), "run_defaults.embedding_weight_decay", "true or false"),
     (_set(("runs",), ["a"]), "runs", "a mapping"),
     (_set(("runs", A_RUN), None), f"runs.{A_RUN}", "a mapping"),
     (_set(("figures", "logit_lens"), {"run": "comp_phi7.2_wd0.5"}), "figures.logit_lens", "every run in probes.runs"),

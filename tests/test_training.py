@@ -186,3 +186,64 @@ def test_a_failed_background_write_is_raised(composition_dir, tmp_path):
     writer.submit(1, build_model(TINY_MODEL, tokenizer, seed=0), tokenizer, {}, {"step": 1})
     with pytest.raises(OSError):
         writer.close()
+
+
+def _groups(optimizer) -> tuple[set[int], set[int]]:
+    decay, no_decay = optimizer.param_groups
+    assert decay["weight_decay"] > 0 and no_decay["weight_decay"] == 0
+    return {id(p) for p in decay["params"]}, {id(p) for p in no_decay["params"]}
+
+
+@pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
+def test_embedding_weight_decay_false_moves_the_embeddings_to_the_no_decay_group(composition_dir, tied):
+    from grokstudy.model import build_model
+    from grokstudy.training.optim import build_optimizer
+
+    tokenizer = AutoTokenizer.from_pretrained(composition_dir / store.TOKENIZER_DIR)
+    model = build_model({**TINY_MODEL, "tie_embeddings": tied}, tokenizer, seed=0)
+    token, position = model.get_input_embeddings().weight, dict(model.named_parameters())["transformer.wpe.weight"]
+    head = model.get_output_embeddings().weight
+    every = {id(p) for p in model.parameters()}
+
+    decay, no_decay = _groups(build_optimizer(model, TINY_RUN))
+    assert {id(token), id(position), id(head)} <= decay
+    decay, no_decay = _groups(build_optimizer(model, {**TINY_RUN, "embedding_weight_decay": False}))
+    assert {id(token), id(position)} <= no_decay
+    assert decay | no_decay == every and not decay & no_decay  # each tensor once, a tied head included
+    assert (id(head) in no_decay) == tied  # a tied head is the token embedding; an untied one keeps its decay
+
+
+def test_init_std_reaches_the_config_and_the_initial_weights(composition_dir):
+    from grokstudy.model import build_model
+
+    tokenizer = AutoTokenizer.from_pretrained(composition_dir / store.TOKENIZER_DIR)
+    default = build_model(TINY_MODEL, tokenizer, seed=0)
+    small = build_model({**TINY_MODEL, "init_std": 0.01}, tokenizer, seed=0)
+    assert default.config.initializer_range == 0.02 and small.config.initializer_range == 0.01
+    ratio = default.get_input_embeddings().weight.std() / small.get_input_embeddings().weight.std()
+    assert ratio.item() == pytest.approx(2.0, rel=0.1)
+
+
+def test_an_untied_head_trains_resumes_and_reloads_as_its_own_tensor(composition_dir, tmp_path):
+    from grokstudy.probes.logit_lens import layer_logits
+
+    untied = {**TINY_MODEL, "tie_embeddings": False}
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train_run(TINY_RUN, untied, composition_dir, whole, device="cpu", progress=False)
+    first = train_run(TINY_RUN, untied, composition_dir, parts, device="cpu", progress=False, stop_after_step=25)
+    resumed = train_run(TINY_RUN, untied, composition_dir, parts, device="cpu", progress=False)
+    assert resumed["resumed_from_step"] == first["interrupted_at"]
+    pd.testing.assert_frame_equal(pd.read_parquet(parts / "metrics.parquet"), pd.read_parquet(whole / "metrics.parquet"))
+
+    store_ = CheckpointStore(whole / "checkpoints")
+    path = store_.path(store_.complete_steps()[-1])
+    assert "lm_head.weight" in load_file(path / "model.safetensors")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    assert model.config.tie_word_embeddings is False
+    head, token = model.get_output_embeddings().weight, model.get_input_embeddings().weight
+    assert head.data_ptr() != token.data_ptr() and not torch.equal(head, token)
+    # The logit lens decodes through the model's own (untied) head.
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    ids = torch.tensor([tokenizer("<e_1> <r_2> <r_3>")["input_ids"]])
+    with torch.no_grad():
+        torch.testing.assert_close(layer_logits(model, ids, position=2)[-1], model(input_ids=ids).logits[:, 2])

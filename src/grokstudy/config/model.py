@@ -64,6 +64,8 @@ class ModelSpec(Section):
     dropout: Annotated[float, Field(ge=0, le=0.9)]
     mlp_ratio: Annotated[int, Field(ge=1, le=16)] = 4
     max_positions: Annotated[int, Field(ge=5, le=4096)] = 8
+    tie_embeddings: Annotated[bool, Field(description="share one matrix between the token embeddings and the output head (GPT-2's default)")] = True
+    init_std: Annotated[float, Field(gt=0, le=1, description="standard deviation of the normal initialization of weights and embeddings (GPT-2's initializer_range)")] = 0.02
 
 
 class CheckpointSchedule(Section):
@@ -90,6 +92,7 @@ class RunSettings(Section):
     compile: Annotated[bool, Field(description="capture the training step with torch.compile")] = False
     training_facts: Annotated[Literal["all", "atomic"], Field(
         description="all: the training split; atomic: its one-hop facts only (a control that never sees a two-hop fact)")] = "all"
+    embedding_weight_decay: Annotated[bool, Field(description="apply weight decay to token and position embeddings")] = True
 
 
 def _every_key_optional(model: type[Section], name: str, doc: str) -> type[Section]:
