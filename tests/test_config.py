@@ -22,6 +22,33 @@ def test_every_preset_is_valid(path):
     assert resolved["runs"] and all(isinstance(run["steps"], int) for run in resolved["runs"].values())
 
 
+def _without_seed_keys(raw: dict) -> dict:
+    for section in ("datasets", "runs", "run_defaults"):
+        for entry in (raw[section].values() if section != "run_defaults" else [raw[section]]):
+            entry.pop("seed", None)
+    return raw
+
+
+def test_seeds_replicate_every_dataset_and_run_and_every_run_list():
+    raw = _without_seed_keys(copy.deepcopy(SMOKE))
+    raw["seeds"] = [0, 7]
+    preset = config.resolve(raw)
+    assert sorted(preset["runs"]) == sorted(f"{run}.s{seed}" for run in SMOKE["runs"] for seed in (0, 7))
+    run = preset["runs"]["comp_phi3.6_wd0.1.s7"]
+    assert run["seed"] == 7 and run["dataset"] == "composition_phi3.6.s7"
+    assert preset["datasets"]["composition_phi3.6.s7"]["seed"] == 7
+    assert preset["probes"]["runs"][:2] == ["comp_phi7.2_wd0.5.s0", "comp_phi7.2_wd0.5.s7"]
+    assert preset["figures"]["phi_sweep"]["runs"] == ["comp_phi7.2_wd0.1.s0", "comp_phi7.2_wd0.1.s7",
+                                                      "comp_phi3.6_wd0.1.s0", "comp_phi3.6_wd0.1.s7"]
+    assert preset["replicate_of"]["cmp_phi7.2_wd0.1.s7"] == {"base": "cmp_phi7.2_wd0.1", "seed": 7}
+    assert preset["claims"]["grokking_run"] == "comp_phi7.2_wd0.5"  # claims keep base names
+    # Without seeds each run is its own replicate, under its own name.
+    assert config.resolve(copy.deepcopy(SMOKE))["replicate_of"][A_RUN] == {"base": A_RUN, "seed": None}
+    missing = _without_seed_keys(copy.deepcopy(SMOKE))
+    with pytest.raises(ConfigError, match="config key 'datasets.composition.seed': missing"):
+        config.resolve(missing)
+
+
 def test_run_defaults_fill_every_run_and_a_run_overrides_them():
     runs = config.load(REPO / "config" / "smoke.yaml")["runs"]
     assert runs["comp_phi7.2_wd0.5"]["weight_decay"] == 0.5 and runs["comp_phi7.2_wd0.1"]["weight_decay"] == 0.1
@@ -89,6 +116,23 @@ BAD = [
     (_set(("runs", A_RUN), None), f"runs.{A_RUN}", "a mapping"),
     (_set(("figures", "logit_lens"), {"run": "comp_phi7.2_wd0.5"}), "figures.logit_lens", "every run in probes.runs"),
     (_set(("probes", "runs"), ["comp_phi7.2_wd0.5", "comp_phi7.2_wd0.5"]), "probes.runs", "each run once"),
+    # claims and contrasts that their runs cannot support
+    (_set(("claims", "comparison_run"), "comp_phi7.2_wd0.1"), "claims.comparison_run", "allowed: a comparison run"),
+    (_set(("claims", "grokking_run"), "cmp_phi7.2_wd0.1"), "claims.grokking_run", "composition run trained on all facts"),
+    (_set(("claims", "control_run"), "comp_phi7.2_wd0.1"), "claims.control_run", "training_facts: atomic"),
+    (_set(("probes", "runs"), ["comp_phi7.2_wd0.5"]), "probes.runs", "its control"),
+    (_set(("figures", "phi_sweep", "runs"), ["comp_phi7.2_wd0.1", "comp_phi7.2_wd0.5"]), "figures.phi_sweep.runs",
+     "at least two values of phi"),
+    (_set(("figures", "weight_decay", "runs"), ["comp_phi7.2_wd0.1", "comp_phi3.6_wd0.1"]), "figures.weight_decay.runs",
+     "at least two values of weight decay"),
+    (_set(("figures", "phi_sweep", "runs"), ["comp_phi7.2_wd0.1", "cmp_phi7.2_wd0.1"]), "figures.phi_sweep.runs",
+     "allowed: composition runs"),
+    (_set(("claims", "ood_ceiling"), 0.1), "claims.ood_ceiling", "relation-frequency baseline"),
+    (_set(("claims", "id_at_fit_ceiling"), 1.5), "claims.id_at_fit_ceiling", "<= 1"),
+    # seeds: a list of distinct seeds, or a seed per dataset and run, never both
+    (_set(("seeds",), [0, 0]), "seeds", "distinct"),
+    (_set(("seeds",), []), "seeds", "at least 1"),
+    (_set(("seeds",), [0, 1]), "datasets.composition.seed", "one or the other"),
 ]
 
 
