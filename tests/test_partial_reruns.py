@@ -22,7 +22,8 @@ RAW = yaml.safe_load((REPO / SMOKE).read_text())
 PRESET = config.resolve(RAW)
 RUNS, PROBED = PRESET["runs"], PRESET["probes"]["runs"]
 TRACED = [r for r in PROBED if config.task_of(PRESET, r) == "composition"]
-CURVES = [c for c in ("accuracy_curves", "phi_sweep", "weight_decay") if c in PRESET["figures"]]
+CURVES = [c for c in ("accuracy_curves", "phi_sweep", "weight_decay", "data_size") if c in PRESET["figures"]]
+CONTROL = PRESET["claims"]["control_run"]
 
 
 # What each job reads, job by job: the downstream closure of a job set.
@@ -33,8 +34,9 @@ def consumers(job: str) -> set[str]:
         runs = [r for r, spec in RUNS.items() if spec["dataset"] == name]
         probed = [f"{rule_}[{r}]" for r in runs if r in PROBED for rule_ in ("probe_checkpoints", "probe_null_networks")]
         traced = [f"trace_causal_effects[{r}]" for r in runs if r in TRACED]
-        claims = ["claims"] if name == RUNS[PRESET["claims"]["comparison_run"]]["dataset"] else []
-        return {*(f"train[{r}]" for r in runs), *probed, *traced, *claims}
+        # The dataset's baselines: the claims, and every curve figure drawing one of its runs.
+        figures = {f"figure_{c}" for c in CURVES if set(runs) & set(PRESET["figures"][c]["runs"])}
+        return {*(f"train[{r}]" for r in runs), *probed, *traced, *figures, "claims"}
     if rule == "train":
         figures = {f"figure_{c}" for c in CURVES if name in PRESET["figures"][c]["runs"]}
         probes = {f"{r}[{name}]" for r in ("probe_checkpoints", "trace_causal_effects") if name in (TRACED if r[0] == "t" else PROBED)}
@@ -85,8 +87,10 @@ def direct_jobs(path: tuple) -> set[str]:
         return {f"train[{r}]" for r in users} | {j for j in _probe_jobs(seeds_only=True) if j.split("[")[1][:-1] in users}
     if head == "run_defaults":
         return {f"train[{r}]" for r, raw in RAW["runs"].items() if path[1] not in (raw or {})}
-    if head == "runs" and path[2] == "dataset":  # the probes read the run's dataset too
-        return {f"train[{path[1]}]"} | {j for j in _probe_jobs() if j.endswith(f"[{path[1]}]")}
+    if head == "runs" and path[2] == "dataset":  # a new dataset, and the probes read the run's dataset too
+        copy_of = f"prepare_dataset[{RUNS[path[1]]['dataset']}_copy]"
+        return {f"train[{path[1]}]", copy_of, "claims"} | {j for j in _probe_jobs() if j.endswith(f"[{path[1]}]")} | {
+            f"figure_{c}" for c in CURVES if path[1] in PRESET["figures"][c]["runs"]}
     if head == "runs":
         return {f"train[{path[1]}]"}
     if head == "probes":
@@ -104,15 +108,18 @@ def direct_jobs(path: tuple) -> set[str]:
 # A valid different value for each parameter; the generic rule (ints + 1, floats x 0.9) where it fits.
 SPECIAL = {
     "name": "smoke_renamed", "description": "edited", "device": "auto", "d_model": 64, "heads": 4,
-    "dataset": lambda path: next(d for d in PRESET["datasets"] if d != RUNS[path[1]]["dataset"]
-                                 and PRESET["datasets"][d]["task"] == PRESET["datasets"][RUNS[path[1]]["dataset"]]["task"]),
+    "dataset": lambda path: RUNS[path[1]]["dataset"] + "_copy",  # see edited_preset
     "null_seeds": lambda path: [*PRESET["probes"]["null_seeds"], 4242],
-    "grokking_run": "comp_phi7.2_wd0.1",
     "runs": lambda path: [*PRESET["figures"][path[1]]["runs"], next(r for r in RUNS if r not in PRESET["figures"][path[1]]["runs"])],
 }
 # Not edited: the only model's name, and the comparison run's dataset and claim (the preset has
-# one comparison dataset and run); a dataset's task says which kind of entry it is (skipped below).
-NOT_EDITED = {("run_defaults", "model"), ("runs", "cmp_phi7.2_wd0.1", "dataset"), ("claims", "comparison_run")}
+# one comparison dataset and run); the claims' grokking run and its control, which must share a
+# dataset and be probed, and the control's training facts; a dataset's task says which kind of
+# entry it is (skipped below).
+NOT_EDITED = {("run_defaults", "model"), ("runs", "cmp_phi7.2_wd0.1", "dataset"), ("claims", "comparison_run"),
+              ("claims", "grokking_run"), ("claims", "control_run"), ("runs", CONTROL, "dataset"),
+              ("runs", PRESET["claims"]["grokking_run"], "dataset"),
+              ("runs", CONTROL, "training_facts")}
 
 
 def edited_value(path: tuple, value):
@@ -126,6 +133,15 @@ def edited_value(path: tuple, value):
     if isinstance(value, int):
         return value + 1
     return round(value * 0.9, 6)
+
+
+def edited_preset(path: tuple, value) -> dict:
+    """The smoke preset with one parameter edited. A run moved to another dataset moves to a copy of
+    its own under a new name, so every figure and claim it serves stays valid."""
+    raw = apply(RAW, path, edited_value(path, value))
+    if path[0] == "runs" and path[-1] == "dataset":
+        raw["datasets"][raw["runs"][path[1]]["dataset"]] = copy.deepcopy(RAW["datasets"][value])
+    return raw
 
 
 def leaves(node, path=()):
@@ -205,7 +221,7 @@ def test_every_parameter_of_the_smoke_preset_is_edited():
 
 
 def test_each_edit_reruns_exactly_the_jobs_that_use_it(up_to_date_repo):
-    cases = [(path, apply(RAW, path, edited_value(path, value))) for path, value in EDITS]
+    cases = [(path, edited_preset(path, value)) for path, value in EDITS]
     cases.append((("probes", "runs", "+comp_phi7.2_wd0.1"),
                   apply(RAW, ("probes", "runs"), [*PRESET["probes"]["runs"], "comp_phi7.2_wd0.1"])))
     for index, (_, raw) in enumerate(cases):

@@ -56,14 +56,15 @@ def bridge_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
     measured = (f"layer {layer} (chosen on the selection half): bridge MRR {trained['mrr_test']:.3f} "
                 f"[{trained['ci_low_test']:.3f}, {trained['ci_high_test']:.3f}] on the test half; strongest null "
                 f"{strongest['network']} {strongest['mrr_test']:.3f} (CI high {strongest['ci_high_test']:.3f})")
-    value = trained["mrr_test"] - strongest["mrr_test"]
-    if trained["ci_low_test"] <= strongest["ci_high_test"]:
-        return Outcome(FAIL, value, measured)
     control_run = rep.runs.get(c.get("control_run"))
-    if control_run is None:
-        return Outcome(INCONCLUSIVE, value, measured + "; no atomic-only control was run, so atomic recall is not ruled out")
-    control = _final_lens(ev, control_run).loc[layer]
-    measured += f"; atomic-only control {control['mrr_test']:.3f} [{control['ci_low_test']:.3f}, {control['ci_high_test']:.3f}]"
+    control = None if control_run is None else _final_lens(ev, control_run).loc[layer]
+    if control is not None:
+        measured += f"; atomic-only control {control['mrr_test']:.3f} [{control['ci_low_test']:.3f}, {control['ci_high_test']:.3f}]"
+    if trained["ci_low_test"] <= strongest["ci_high_test"]:
+        return Outcome(FAIL, trained["mrr_test"] - strongest["mrr_test"], measured)
+    if control is None:
+        return Outcome(INCONCLUSIVE, trained["mrr_test"] - strongest["mrr_test"],
+                       measured + "; no atomic-only control was run, so atomic recall is not ruled out")
     if trained["ci_low_test"] <= control["ci_high_test"]:
         return Outcome(FAIL, trained["mrr_test"] - control["mrr_test"], measured + (
             ": a model that never saw a two-hop fact decodes the bridge there as well, so this reading is atomic "
