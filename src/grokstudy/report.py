@@ -53,6 +53,9 @@ figure{{margin:2em 0}} .tbl{{border-collapse:collapse;font-size:90%}} .tbl td,.t
 <h1>Grokked transformers as implicit reasoners: preset <code>{html.escape(name)}</code></h1>
 <p>{html.escape(description)}</p>
 <h2>Claims (the paper's C1-C7, docs/study.md section 4): {passed} of {len(claims)} pass</h2>
+<p>A claim passes only when every seed passes; each criterion was fixed from the paper's statement
+before the runs were read (docs/claims.md). Baselines: relation frequency (composition), majority
+label (comparison), uniform chance.</p>
 {_table(claims)}
 <h2>Runs</h2>
 {_table(pd.DataFrame(runs))}

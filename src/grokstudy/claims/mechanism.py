@@ -99,6 +99,8 @@ def causal_effect_grows(ev: Evidence, rep: Replicate) -> Outcome | None:
     layer = bridge_layer(ev, run)
     memorized = ev.first_step(run, TRAIN, c["memorized_threshold"])
     traced = queries[(queries["run"] == run) & (queries["split"] == ID)]
+    if traced.empty:
+        return None
     steps = sorted(traced["step"].unique())
     start = next((s for s in steps if memorized is not None and s >= memorized), None)
     if layer is None or start is None or start == steps[-1]:
