@@ -155,7 +155,7 @@ def test_a_damaged_metrics_table_is_named_before_figures_or_claims_use_it(traine
     readers = {
         "read_metrics": lambda: results.read_metrics([metrics]),
         "figure": lambda: draw("accuracy_curves", [metrics], [], "log", 50, preset_root / "figure"),
-        "claims": lambda: claims.evaluate_files({}, [metrics], [], [], None),
+        "claims": lambda: claims.evaluate_files({}, [metrics], [], [], []),
     }
     for reader, read in readers.items():
         with pytest.raises(CorruptArtifactError) as caught:
