@@ -18,26 +18,27 @@ NULL_NETWORKS = ("random_init", "step0", "relation_prior")
 MIN_TRACED_QUERIES = 10
 SHARE_RESAMPLES, SHARE_CONFIDENCE = 2000, 0.95
 
-def _final_lens(ev: Evidence, run: str) -> pd.DataFrame:
+def _bridge_site(ev: Evidence, run: str) -> pd.DataFrame:
+    """The run's logit-lens rows for the bridge: position r1, training two-hop queries."""
     lens = ev.lens
-    site = lens[(lens["run"] == run) & (lens["position"] == "r1") & (lens["split"] == TRAIN)]
-    trained = site[site["network"] == "trained"]
+    return lens[(lens["run"] == run) & (lens["position"] == "r1") & (lens["split"] == TRAIN)]
+
+
+def _final_lens(ev: Evidence, run: str) -> pd.DataFrame:
+    trained = _bridge_site(ev, run)
+    trained = trained[trained["network"] == "trained"]
     return trained[trained["step"] == trained["step"].max()].set_index("layer")
+
+
+def _best_middle_layer(final: pd.DataFrame) -> int | None:
+    middle = final.loc[(final.index > 0) & (final.index < final.index.max())]
+    return None if middle.empty else int(middle["mrr_select"].idxmax())
 
 
 def bridge_layer(ev: Evidence, run: str) -> int | None:
     """The intermediate layer where the bridge decodes best at r1, chosen on the selection half of the queries."""
     final = _final_lens(ev, run)
-    if final.empty:
-        return None
-    middle = final.loc[(final.index > 0) & (final.index < final.index.max())]
-    return None if middle.empty else int(middle["mrr_select"].idxmax())
-
-
-def _layer_row(ev: Evidence, run: str, networks, layer: int) -> pd.DataFrame:
-    lens = ev.lens
-    rows = lens[(lens["run"] == run) & (lens["position"] == "r1") & (lens["split"] == TRAIN) & (lens["layer"] == layer)]
-    return rows[rows["network"].isin(networks)]
+    return None if final.empty else _best_middle_layer(final)
 
 
 def bridge_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
@@ -45,13 +46,15 @@ def bridge_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
     (relation-frequency prior), the untrained networks, and the atomic-only control (test half, 95 % CIs)."""
     c = ev.criteria
     run = rep.runs.get(c.get("grokking_run"))
-    if run is None or ev.lens.empty or _final_lens(ev, run).empty:
+    final = _final_lens(ev, run) if run is not None and not ev.lens.empty else pd.DataFrame()
+    if final.empty:
         return None
-    layer = bridge_layer(ev, run)
+    layer = _best_middle_layer(final)
     if layer is None:
         return Outcome(FAIL, math.nan, "the model has no intermediate layer")
-    trained = _final_lens(ev, run).loc[layer]
-    nulls = _layer_row(ev, run, NULL_NETWORKS, layer)
+    trained = final.loc[layer]
+    site = _bridge_site(ev, run)
+    nulls = site[site["network"].isin(NULL_NETWORKS) & (site["layer"] == layer)]
     strongest = nulls.loc[nulls["ci_high_test"].idxmax()]
     measured = (f"layer {layer} (chosen on the selection half): bridge MRR {trained['mrr_test']:.3f} "
                 f"[{trained['ci_low_test']:.3f}, {trained['ci_high_test']:.3f}] on the test half; strongest null "
