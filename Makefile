@@ -1,8 +1,9 @@
 # The README's two commands: `make study` (every figure, default preset) and `make test`.
+# `make check` is the quick gate before a commit: linters and the fast tests (a few minutes).
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: study test
+.PHONY: study test check lint
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -18,5 +19,17 @@ $(MOTO_VENV)/.installed:
 	$(MOTO_VENV)/bin/python -m pip install -q "moto[server]>=5,<6"
 	touch $@
 
-test: $(VENV)/.installed $(MOTO_VENV)/.installed
+# Any ruff finding fails `make check`, `make test` and so CI (.ci/run).
+lint: $(VENV)/.installed
+	ruff check .
+	ruff format --check .
+
+# Fast tier: tests marked `slow` (Snakemake end to end, SLURM, artifact stories, the rehearsal;
+# tests/conftest.py marks them) are left to `make test`.
+check: lint
+	snakemake --lint
+	python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Every test.
+test: lint $(MOTO_VENV)/.installed
 	python -m pytest $(PYTEST_ARGS)

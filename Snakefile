@@ -2,8 +2,8 @@
 #
 #   1. data      synthetic knowledge graphs (composition, comparison)     workflow/rules/data.smk
 #   2. training  GPT-2 from scratch, resumable checkpoints                 workflow/rules/training.smk
-#   3. probes    checkpoint accuracy, logit lens, causal tracing, nulls   workflow/rules/probes.smk
-#   4. figures   accuracy curves, phi sweep, weight decay, lens, tracing  workflow/rules/figures.smk
+#   3. analyses  every checkpoint and its nulls, one rule per registry row workflow/rules/analyses.smk
+#   4. figures   accuracy curves, and one figure per analysis and run      workflow/rules/figures.smk
 #   5. report    the paper's claims checked, every figure captioned        workflow/rules/report.smk
 #
 # Preset: config/config.yaml unless --configfile names another (config/smoke.yaml, config/paper.yaml).
@@ -20,12 +20,13 @@ report: "workflow/report/workflow.rst"
 rule all:
     input:
         figures=ALL_FIGURES,
+        tables=ALL_PROBE_TABLES,
         report=REPORT,
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/training.smk"
-include: "workflow/rules/probes.smk"
+include: "workflow/rules/analyses.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 

@@ -29,7 +29,7 @@ from transformers import AutoTokenizer
 
 from grokstudy.batching import encode
 from grokstudy.data import store
-from grokstudy.model import build_model
+from grokstudy.models import build_model
 from grokstudy.training.optim import build_optimizer
 from grokstudy.training.sampler import EpochSampler
 

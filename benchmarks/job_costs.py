@@ -42,8 +42,14 @@ def record(costs: Path, real: str, argv: list[str]) -> int:
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     command, subject = job_label(argv)
-    line = {"command": command, "subject": subject, "wall_s": round(seconds, 2), "peak_rss_gb": round(peak_kib / 2**20, 3),
-            "status": status, "finished": time.time()}
+    line = {
+        "command": command,
+        "subject": subject,
+        "wall_s": round(seconds, 2),
+        "peak_rss_gb": round(peak_kib / 2**20, 3),
+        "status": status,
+        "finished": time.time(),
+    }
     with open(costs, "a") as handle:  # one short write per line: concurrent jobs do not interleave
         handle.write(json.dumps(line) + "\n")
     return status

@@ -66,8 +66,11 @@ def checkpoint_files(rehearsal_results: Path, rehearsal: dict) -> dict[str, dict
         task = config.task_of(rehearsal, run)
         steps = sorted((rehearsal_results / "checkpoints" / run).glob("step_*"))
         oldest, newest = steps[0], steps[-1]
-        found[task] = {"weights_only": tree_bytes(oldest), "weights": (oldest / WEIGHTS).stat().st_size,
-                       "optimizer": (newest / OPTIMIZER).stat().st_size}
+        found[task] = {
+            "weights_only": tree_bytes(oldest),
+            "weights": (oldest / WEIGHTS).stat().st_size,
+            "optimizer": (newest / OPTIMIZER).stat().st_size,
+        }
     return found
 
 
@@ -117,8 +120,12 @@ def probe_factors(rehearsal: dict, paper: dict, source: str, run: str) -> dict[s
     """Row-count ratios paper / rehearsal of each probe table."""
     ckpt_r, ckpt_p = schedule_counts(rehearsal["runs"][source])[0], schedule_counts(paper["runs"][run])[0]
     seeds_r, seeds_p = len(rehearsal["probes"]["null_seeds"]), len(paper["probes"]["null_seeds"])
-    return {"logit_lens": ckpt_p / ckpt_r, "checkpoint_accuracy": ckpt_p / ckpt_r,
-            "null_logit_lens": seeds_p / seeds_r, "causal_tracing": (ckpt_p + seeds_p) / (ckpt_r + seeds_r)}
+    return {
+        "logit_lens": ckpt_p / ckpt_r,
+        "checkpoint_accuracy": ckpt_p / ckpt_r,
+        "null_logit_lens": seeds_p / seeds_r,
+        "causal_tracing": (ckpt_p + seeds_p) / (ckpt_r + seeds_r),
+    }
 
 
 def probe_bytes(rehearsal_results: Path, rehearsal: dict, paper: dict) -> int:
@@ -130,15 +137,20 @@ def probe_bytes(rehearsal_results: Path, rehearsal: dict, paper: dict) -> int:
             path = rehearsal_results / "probes" / source / f"{table}.parquet"
             if path.exists():
                 frame = pd.read_parquet(path)
-                total += resampled_parquet_bytes(frame, round(len(frame) * factor)) + path.with_suffix(".json").stat().st_size
+                total += (
+                    resampled_parquet_bytes(frame, round(len(frame) * factor))
+                    + path.with_suffix(".json").stat().st_size
+                )
     return total
 
 
 def figure_bytes(rehearsal_results: Path, rehearsal: dict, paper: dict) -> int:
     figures, total = rehearsal_results / "figures", 0
     probed = _by_task(rehearsal, rehearsal["probes"]["runs"])
-    evals = schedule_counts(paper["runs"][paper["claims"]["grokking_run"]])[1] / \
-        schedule_counts(rehearsal["runs"][rehearsal["claims"]["grokking_run"]])[1]
+    evals = (
+        schedule_counts(paper["runs"][paper["claims"]["grokking_run"]])[1]
+        / schedule_counts(rehearsal["runs"][rehearsal["claims"]["grokking_run"]])[1]
+    )
     for kind in ("accuracy_curves", "phi_sweep", "weight_decay"):
         if kind in paper["figures"]:
             runs_factor = len(paper["figures"][kind]["runs"]) / len(rehearsal["figures"][kind]["runs"])
@@ -157,7 +169,9 @@ def figure_bytes(rehearsal_results: Path, rehearsal: dict, paper: dict) -> int:
 
 
 def log_bytes(rehearsal_results: Path, paper: dict, steps_per_second: float) -> int:
-    progress = sum(run["steps"] / steps_per_second / PROGRESS_EVERY_S * PROGRESS_LINE_BYTES for run in paper["runs"].values())
+    progress = sum(
+        run["steps"] / steps_per_second / PROGRESS_EVERY_S * PROGRESS_LINE_BYTES for run in paper["runs"].values()
+    )
     return tree_bytes(rehearsal_results / "logs") + round(progress)
 
 
@@ -181,7 +195,10 @@ def main(argv=None) -> int:
         "metrics": (metrics_bytes(results, rehearsal, paper), "rehearsal tables resampled to the paper's rows"),
         "probes": (probe_bytes(results, rehearsal, paper), "rehearsal tables resampled to the paper's rows"),
         "figures": (figure_bytes(results, rehearsal, paper), "PNG/PDF as measured, CSV scaled by rows"),
-        "logs": (log_bytes(results, paper, args.steps_per_second), f"assumes {args.steps_per_second:g} steps/s per run"),
+        "logs": (
+            log_bytes(results, paper, args.steps_per_second),
+            f"assumes {args.steps_per_second:g} steps/s per run",
+        ),
     }
     print("| class | projected size | basis |\n|---|---|---|")
     for name, (size, basis) in sizes.items():

@@ -10,18 +10,54 @@ from study_repo import SMOKE, clone, dvc, grokstudy, make_origin, run, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Session fixtures that take minutes (Snakemake end to end, a SLURM cluster): a test using any of
+# them, directly or through another fixture, is slow, as is every test marked `workflow`.
+SLOW_FIXTURES = frozenset({"study_origin", "smoke_author", "sealed", "slurm_cluster"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config, items):
+    """Mark `slow` what `make check` (-m "not slow") leaves to `make test`."""
+    for item in items:
+        if item.get_closest_marker("workflow") or SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 TINY_COMPOSITION = {
-    "task": "composition", "entities": 100, "relations": 20, "out_degree": 10, "ood_fraction": 0.1,
-    "test_id_fraction": 0.01, "phi": 7.2, "max_eval_items": 300, "seed": 0,
+    "task": "composition",
+    "entities": 100,
+    "relations": 20,
+    "out_degree": 10,
+    "ood_fraction": 0.1,
+    "test_id_fraction": 0.01,
+    "phi": 7.2,
+    "max_eval_items": 300,
+    "seed": 0,
 }
 TINY_COMPARISON = {
-    "task": "comparison", "entities": 40, "attributes": 4, "values": 10, "ood_fraction": 0.1,
-    "test_id_fraction": 0.1, "phi": 7.2, "max_eval_items": 300, "seed": 0,
+    "task": "comparison",
+    "entities": 40,
+    "attributes": 4,
+    "values": 10,
+    "ood_fraction": 0.1,
+    "test_id_fraction": 0.1,
+    "phi": 7.2,
+    "max_eval_items": 300,
+    "seed": 0,
 }
 TINY_MODEL = {"d_model": 32, "layers": 2, "heads": 2, "dropout": 0.1}
 TINY_RUN = {
-    "dataset": "tiny", "model": "tiny", "seed": 0, "steps": 60, "batch_size": 128, "lr": 1e-3,
-    "betas": [0.9, 0.999], "weight_decay": 0.1, "warmup_steps": 10, "grad_clip": 1.0, "eval_every": 20,
+    "dataset": "tiny",
+    "model": "tiny",
+    "seed": 0,
+    "steps": 60,
+    "batch_size": 128,
+    "lr": 1e-3,
+    "betas": [0.9, 0.999],
+    "weight_decay": 0.1,
+    "warmup_steps": 10,
+    "grad_clip": 1.0,
+    "eval_every": 20,
     "checkpoints": {"count": 6, "dense_fraction": 0.1, "dense_count": 2},
 }
 

@@ -1,9 +1,14 @@
 """A throwaway single-node SLURM cluster for tests: Debian's slurmctld, slurmd and munge, one fake GPU.
 
-The session fixture `slurm_cluster` installs the packages when they are missing (root and apt-get
-needed, otherwise the tests that use it are skipped with the reason), writes `slurm.conf` and
-`gres.conf` to /etc/slurm/, starts munged, slurmctld and slurmd, waits until the node is idle and
-stops what it started at the end of the session.
+The session fixture `slurm_cluster` writes `slurm.conf` and `gres.conf` to /etc/slurm/, starts
+munged, slurmctld and slurmd, waits until the node is idle and stops what it started at the end of
+the session. It is careful with the machine it runs on (`plan` decides, tested in
+tests/test_slurm_cluster.py); the tests that use it are skipped, with the reason, when:
+- /etc/slurm/ already holds a slurm.conf or gres.conf that these tests did not write (no MARKER on
+  its first line): such a configuration is never overwritten, nor removed;
+- the SLURM commands are missing: Debian's packages are installed (apt-get, as root) only when
+  GROKSTUDY_TEST_INSTALL_SLURM=1 is set, as .ci/run does; otherwise nothing is installed;
+- this process is not root (the daemons run as root and the configuration lives in /etc).
 
 Why the configuration looks the way it does:
 - The files go to /etc/slurm/, the default path: the executor plugin runs `srun` inside each batch
@@ -23,6 +28,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +38,9 @@ PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
 COMMANDS = ("slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sinfo", "scancel", "munged")
 ETC = Path("/etc/slurm")
 MARKER = "# Written by grokstudy tests/slurm_cluster.py"
+CONFIG_FILES = ("slurm.conf", "gres.conf")
+# Set to 1 to let the fixture install the SLURM packages with apt-get when they are missing (CI does).
+INSTALL_VARIABLE = "GROKSTUDY_TEST_INSTALL_SLURM"
 PARTITION = "debug"
 
 
@@ -84,21 +93,63 @@ def _parse_record(line: str) -> dict:
     return record
 
 
-def skip_reason() -> str | None:
-    """Why a cluster cannot be set up here, or None when it can (installing packages if need be)."""
-    missing = [c for c in COMMANDS if shutil.which(c) is None]
-    if not missing:
-        return None
-    if os.geteuid() != 0:
-        return f"SLURM is not installed ({', '.join(missing)} missing) and installing it needs root"
-    if shutil.which("apt-get") is None:
-        return f"SLURM is not installed ({', '.join(missing)} missing) and apt-get is unavailable"
-    return None
+def written_by_these_tests(path: Path) -> bool:
+    """Whether the file at `path` starts with MARKER (an unreadable or non-text file does not)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as file:
+            return file.readline().startswith(MARKER)
+    except OSError:
+        return False
+
+
+def foreign_configuration(etc: Path) -> list[Path]:
+    """The SLURM configuration files in `etc` that these tests did not write: never overwritten."""
+    return [etc / name for name in CONFIG_FILES if (etc / name).exists() and not written_by_these_tests(etc / name)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the fixture may do on this machine: skip (with the reason), or go on, installing first or not."""
+
+    skip: str | None = None
+    install: bool = False
+
+
+def plan(
+    etc: Path,
+    environ: Mapping[str, str],
+    which: Callable[[str], str | None] = shutil.which,
+    euid: int | None = None,
+) -> Plan:
+    """Decide, touching nothing, whether a test cluster can be set up with the configuration in `etc`.
+
+    Packages are installed only when the environment sets INSTALL_VARIABLE=1, and a configuration that
+    these tests did not write is never overwritten."""
+    euid = os.geteuid() if euid is None else euid
+    foreign = foreign_configuration(etc)
+    if foreign:
+        names = ", ".join(str(path) for path in foreign)
+        return Plan(
+            skip=f"{names}: a SLURM configuration not written by these tests (no '{MARKER}' line); not overwriting it"
+        )
+    missing = [command for command in COMMANDS if which(command) is None]
+    if missing:
+        absent = f"SLURM is not installed ({', '.join(missing)} missing)"
+        if environ.get(INSTALL_VARIABLE) != "1":
+            return Plan(
+                skip=f"{absent}; set {INSTALL_VARIABLE}=1 to let the tests install Debian's packages (apt-get, as root)"
+            )
+        if euid != 0:
+            return Plan(skip=f"{absent}; {INSTALL_VARIABLE}=1 is set, but installing it needs root")
+        if which("apt-get") is None:
+            return Plan(skip=f"{absent}; {INSTALL_VARIABLE}=1 is set, but apt-get is unavailable")
+        return Plan(install=True)
+    if euid != 0:
+        return Plan(skip=f"starting the test cluster needs root (it writes {etc} and runs the daemons as root)")
+    return Plan()
 
 
 def install_packages() -> None:
-    if all(shutil.which(c) for c in COMMANDS):
-        return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     _run("apt-get", "update", env=env, timeout=600)
     _run("apt-get", "install", "-y", *PACKAGES, env=env, timeout=900)
@@ -148,8 +199,16 @@ def gres_conf(host: str) -> str:
     return f"{MARKER}: one fake GPU.\nNodeName={host} Name=gpu File=/dev/null\n"
 
 
-def _ours_or_absent(path: Path) -> bool:
-    return not path.exists() or path.read_text().startswith(MARKER)
+def _write_configuration(etc: Path, files: dict[str, str]) -> None:
+    """Write the configuration files, checking again just before: a foreign one is never overwritten."""
+    foreign = foreign_configuration(etc)
+    if foreign:
+        pytest.skip(
+            f"{', '.join(map(str, foreign))}: a SLURM configuration not written by these tests; not overwriting it"
+        )
+    etc.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (etc / name).write_text(text)
 
 
 def _munge_works() -> bool:
@@ -212,8 +271,6 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 def start_cluster(root: Path, started: list[int]) -> SlurmCluster:
     """Write the configuration and start the daemons, recording in `started` the pid of each one started."""
-    if not (_ours_or_absent(ETC / "slurm.conf") and _ours_or_absent(ETC / "gres.conf")):
-        pytest.skip(f"{ETC} holds a SLURM configuration not written by these tests; not overwriting it")
     if subprocess.run(["pgrep", "-x", "slurmctld"], capture_output=True).returncode == 0:
         pytest.skip("a slurmctld is already running on this machine; not starting a second controller")
     host = socket.gethostname().split(".")[0]
@@ -221,9 +278,7 @@ def start_cluster(root: Path, started: list[int]) -> SlurmCluster:
     memory_mb = max(1024, _memory_mb() - 2048)
     for sub in ("state", "spool", "log"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    ETC.mkdir(parents=True, exist_ok=True)
-    (ETC / "slurm.conf").write_text(slurm_conf(host, root, cpus, memory_mb))
-    (ETC / "gres.conf").write_text(gres_conf(host))
+    _write_configuration(ETC, {"slurm.conf": slurm_conf(host, root, cpus, memory_mb), "gres.conf": gres_conf(host)})
 
     if not _munge_works():
         key = Path("/etc/munge/munge.key")
@@ -273,19 +328,23 @@ def stop_cluster(cluster: SlurmCluster | None, started: list[int]) -> None:
     # slurmd, then slurmctld, then munged: the reverse of the start order.
     for pid in reversed(started):
         _stop(pid)
-    for name in ("slurm.conf", "gres.conf"):
+    for name in CONFIG_FILES:
         path = ETC / name
-        if path.exists() and path.read_text().startswith(MARKER):
+        if path.exists() and written_by_these_tests(path):
             path.unlink()
 
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory):
-    reason = skip_reason()
-    if reason:
-        pytest.skip(reason)
+    decision = plan(ETC, os.environ)
+    if decision.skip:
+        pytest.skip(decision.skip)
     began = time.monotonic()
-    install_packages()
+    if decision.install:
+        install_packages()
+        missing = [command for command in COMMANDS if shutil.which(command) is None]
+        if missing:
+            raise RuntimeError(f"apt-get installed {', '.join(PACKAGES)}, yet {', '.join(missing)} are still missing")
     installed = time.monotonic()
     cluster, started = None, []
     try:

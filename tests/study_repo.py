@@ -10,21 +10,40 @@ REPO = Path(__file__).resolve().parents[1]
 SMOKE = "config/smoke.yaml"
 SMOKE_RESULTS = Path("results/smoke")
 # Build products and local state that a clone would not have.
-NOT_CLONED = (".git", ".venv", ".venv-moto", "results", ".snakemake", "__pycache__", "*.egg-info",
-              ".pytest_cache", "cache", "tmp")
+NOT_CLONED = (
+    ".git",
+    ".venv",
+    ".venv-moto",
+    "results",
+    ".snakemake",
+    "__pycache__",
+    "*.egg-info",
+    ".pytest_cache",
+    "cache",
+    "tmp",
+)
 
 
 def env(**extra) -> dict:
     """Rules call the `grokstudy` command: put this interpreter's scripts first on PATH."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return {**os.environ, "PATH": path, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.org",
-            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.org", **extra}
+    return {
+        **os.environ,
+        "PATH": path,
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.org",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.org",
+        **extra,
+    }
 
 
 def run(cwd: Path, *command: str, check: bool = True, extra_env: dict | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900, env=env(**(extra_env or {})))
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 

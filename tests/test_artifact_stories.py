@@ -19,8 +19,13 @@ from study_repo import REPO, SMOKE, SMOKE_RESULTS, clone, dvc, grokstudy, planne
 
 pytestmark = pytest.mark.workflow
 
-FIGURE_RULES = ["figure_accuracy_curves", "figure_phi_sweep", "figure_weight_decay", "figure_logit_lens",
-                "figure_causal_tracing"]
+FIGURE_RULES = [
+    "figure_accuracy_curves",
+    "figure_phi_sweep",
+    "figure_weight_decay",
+    "figure_logit_lens",
+    "figure_causal_tracing",
+]
 MOTO_SERVER = REPO / ".venv-moto" / "bin" / "moto_server"
 
 
@@ -60,8 +65,9 @@ def edit_config(repo: Path, old: str, new: str) -> None:
 def test_seal_pins_every_class_in_git(sealed):
     author = sealed["author"]
     tracked = run(author, "git", "ls-files", str(SMOKE_RESULTS)).stdout.split()
-    assert sorted(tracked) == sorted(f"{SMOKE_RESULTS}/{d}.dvc" for d in
-                                     ("data", "checkpoints", "runs", "probes", "figures", "report", "logs"))
+    assert sorted(tracked) == sorted(
+        f"{SMOKE_RESULTS}/{d}.dvc" for d in ("data", "checkpoints", "runs", "probes", "figures", "report", "logs")
+    )
     assert "checkpoints" in sealed["seal_output"] and "MB" in sealed["seal_output"]
     assert any(sealed["remote"].rglob("*")), "nothing was pushed to the remote"
 
@@ -82,8 +88,11 @@ def test_story2_a_change_reruns_only_what_depends_on_it(restored_once, tmp_path)
     # One run's training parameter: that run retrains; the others are not touched.
     runs = repo / SMOKE_RESULTS / "runs"
     others = {p: p.stat().st_mtime_ns for p in runs.glob("*/metrics.parquet") if p.parent.name != "comp_phi3.6_wd0.1"}
-    edit_config(repo, "comp_phi3.6_wd0.1: {dataset: composition_phi3.6}",
-                "comp_phi3.6_wd0.1: {dataset: composition_phi3.6, lr: 2.0e-3}")
+    edit_config(
+        repo,
+        "comp_phi3.6_wd0.1: {dataset: composition_phi3.6}",
+        "comp_phi3.6_wd0.1: {dataset: composition_phi3.6, lr: 2.0e-3}",
+    )
     assert planned_jobs(repo) == {"train": 1, "figure_phi_sweep": 1, "claims": 1, "report": 1}
     snakemake(repo, "--configfile", SMOKE, "--cores", "2")
     assert {p: p.stat().st_mtime_ns for p in others} == others
@@ -101,8 +110,11 @@ def test_story3_figures_rerun_from_a_partial_restore_without_checkpoints(sealed,
     assert planned_jobs(repo) == {}
     before = (results / "figures" / "phi_sweep.png").read_bytes()
 
-    edit_config(repo, "phi_sweep: {runs: [comp_phi7.2_wd0.1, comp_phi3.6_wd0.1]}",
-                "phi_sweep: {runs: [comp_phi7.2_wd0.1, comp_phi3.6_wd0.1], step_axis: linear}")
+    edit_config(
+        repo,
+        "phi_sweep: {runs: [comp_phi7.2_wd0.1, comp_phi3.6_wd0.1]}",
+        "phi_sweep: {runs: [comp_phi7.2_wd0.1, comp_phi3.6_wd0.1], step_axis: linear}",
+    )
     assert planned_jobs(repo) == {"figure_phi_sweep": 1, "report": 1}
     snakemake(repo, "--configfile", SMOKE, "--cores", "2")
     assert (results / "figures" / "phi_sweep.png").read_bytes() != before
@@ -125,8 +137,11 @@ def test_story4_identical_checkout_does_not_retrain_a_real_edit_does(restored_on
     run(repo, "git", "checkout", "-q", "main")  # rewrites loop.py: identical content, newer mtime
     assert planned_jobs(repo) == {}
 
-    loop.write_text(loop.read_text().replace("    torch.set_num_threads(threads)\n",
-                                             "    torch.set_num_threads(threads)  # edited\n", 1))
+    loop.write_text(
+        loop.read_text().replace(
+            "    torch.set_num_threads(threads)\n", "    torch.set_num_threads(threads)  # edited\n", 1
+        )
+    )
     planned = planned_jobs(repo)
     every_run = len(yaml.safe_load((repo / SMOKE).read_text())["runs"])
     assert planned.get("train") == every_run and planned.get("prepare_dataset") is None
@@ -137,8 +152,12 @@ def test_story6_push_and_pull_through_an_s3_compatible_server(sealed, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         endpoint = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -147,10 +166,18 @@ def test_story6_push_and_pull_through_an_s3_compatible_server(sealed, tmp_path):
                 break
             except OSError:
                 time.sleep(0.1)
-        credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-        run(tmp_path, str(MOTO_SERVER.parent / "python"), "-c",
+        credentials = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        run(
+            tmp_path,
+            str(MOTO_SERVER.parent / "python"),
+            "-c",
             f"import boto3; boto3.client('s3', endpoint_url='{endpoint}').create_bucket(Bucket='study')",
-            extra_env=credentials)
+            extra_env=credentials,
+        )
 
         def use_s3(repo: Path) -> None:
             dvc(repo, "remote", "add", "--local", "--default", "s3", "s3://study/artifacts")

@@ -48,7 +48,9 @@ def test_corrupt_cache_objects_and_damaged_files_are_named(tmp_path):
         obj.parent.mkdir(parents=True, exist_ok=True)
         obj.write_bytes(data)
     dir_md5 = _md5(listing)
-    (cache / "files" / "md5" / dir_md5[:2] / dir_md5[2:]).rename(cache / "files" / "md5" / dir_md5[:2] / (dir_md5[2:] + ".dir"))
+    (cache / "files" / "md5" / dir_md5[:2] / dir_md5[2:]).rename(
+        cache / "files" / "md5" / dir_md5[:2] / (dir_md5[2:] + ".dir")
+    )
     pointer = tmp_path / "figures.dvc"
     pointer.write_text(yaml.safe_dump({"outs": [{"md5": dir_md5 + ".dir", "path": "figures"}]}))
     for rel, data in files.items():
@@ -86,8 +88,10 @@ def test_a_corrupt_directory_listing_is_named_with_the_remote_objects_to_delete(
     pointer = tmp_path / "figures.dvc"
     pointer.write_text(yaml.safe_dump({"outs": [{"md5": dir_md5, "path": "figures"}]}))
     listing_obj = cache / integrity.object_key(dir_md5)
-    assert integrity.present_objects([pointer], cache) == {listing_obj, *(cache / integrity.object_key(_md5(v))
-                                                                          for v in files.values())}
+    assert integrity.present_objects([pointer], cache) == {
+        listing_obj,
+        *(cache / integrity.object_key(_md5(v)) for v in files.values()),
+    }
 
     bad = cache / integrity.object_key(_md5(b"1,2,3"))
     bad.write_bytes(b"garbage")
@@ -95,7 +99,9 @@ def test_a_corrupt_directory_listing_is_named_with_the_remote_objects_to_delete(
     assert corrupt == [(tmp_path / "figures" / "b.csv", bad)]
     assert integrity.corrupt_cache_objects([pointer], cache, skip={bad}) == []
     assert integrity.remote_objects([pointer], corrupt, cache, "s3://bucket/store/") == [
-        f"s3://bucket/store/{integrity.object_key(_md5(b'1,2,3'))}", f"s3://bucket/store/{integrity.object_key(dir_md5)}"]
+        f"s3://bucket/store/{integrity.object_key(_md5(b'1,2,3'))}",
+        f"s3://bucket/store/{integrity.object_key(dir_md5)}",
+    ]
 
     listing_obj.write_bytes(listing + b" ")
     corrupt = integrity.corrupt_cache_objects([pointer], cache)
@@ -106,17 +112,49 @@ def test_a_corrupt_directory_listing_is_named_with_the_remote_objects_to_delete(
 
 SUMMARY_ROWS = [
     # output_file, date, rule, log-file(s), input-file(s), shellcmd, status, plan ('-': no record)
-    ("results/s/figures/a.png", "Thu", "figure_a", "logs/a.log", "runs/r/metrics.parquet", "grokstudy figure", "ok",
-     "no update"),
-    ("results/s/probes/r/checkpoint_accuracy.parquet", "-", "probe_checkpoints", "logs/p.log", "x", "grokstudy probe",
-     "missing", "no update"),
+    (
+        "results/s/figures/a.png",
+        "Thu",
+        "figure_a",
+        "logs/a.log",
+        "runs/r/metrics.parquet",
+        "grokstudy figure",
+        "ok",
+        "no update",
+    ),
+    (
+        "results/s/probes/r/checkpoint_accuracy.parquet",
+        "-",
+        "probe_checkpoints",
+        "logs/p.log",
+        "x",
+        "grokstudy probe",
+        "missing",
+        "no update",
+    ),
     ("results/s/probes/q/logit_lens.parquet", "Thu", "probe_checkpoints", "-", "-", "-", "ok", "no update"),
-    ("results/s/runs/r/run.json", "Thu", "train", "logs/t.log", "x", "grokstudy train", "params changed",
-     "update pending"),
+    (
+        "results/s/runs/r/run.json",
+        "Thu",
+        "train",
+        "logs/t.log",
+        "x",
+        "grokstudy train",
+        "params changed",
+        "update pending",
+    ),
 ]
-DETAILED_SUMMARY = "Building DAG of jobs...\n" + "\n".join(
-    "\t".join(row) for row in [("output_file", "date", "rule", "log-file(s)", "input-file(s)", "shellcmd", "status",
-                                "plan"), *SUMMARY_ROWS]) + "\n"
+DETAILED_SUMMARY = (
+    "Building DAG of jobs...\n"
+    + "\n".join(
+        "\t".join(row)
+        for row in [
+            ("output_file", "date", "rule", "log-file(s)", "input-file(s)", "shellcmd", "status", "plan"),
+            *SUMMARY_ROWS,
+        ]
+    )
+    + "\n"
+)
 
 
 def test_every_output_is_read_from_the_detailed_summary_with_what_is_wrong_with_it():

@@ -13,14 +13,27 @@ from grokstudy.claims.evidence import Evidence, Replicate, replicates
 from grokstudy.claims.summary import overall_status, summarize, t_interval
 from grokstudy.stats import wilson_interval
 
-CRITERIA = {"fit_threshold": 0.99, "generalize_threshold": 0.9, "memorized_threshold": 0.9, "id_at_fit_ceiling": 0.2,
-            "comparison_margin": 0.15, "epoch_ratio": 1.5, "grokking_run": "g", "comparison_run": "c", "control_run": "a"}
+CRITERIA = {
+    "fit_threshold": 0.99,
+    "generalize_threshold": 0.9,
+    "memorized_threshold": 0.9,
+    "id_at_fit_ceiling": 0.2,
+    "comparison_margin": 0.15,
+    "epoch_ratio": 1.5,
+    "grokking_run": "g",
+    "comparison_run": "c",
+    "control_run": "a",
+}
 WORLD = {"task": "composition", "phi": 7.2, "entities": 50, "relations": 40, "out_degree": 20, "seed": 0}
 
 
 def _config(runs: dict, datasets: dict) -> dict:
-    return {"claims": CRITERIA, "runs": runs, "datasets": datasets,
-            "replicate_of": {run: {"base": run, "seed": None} for run in runs}}
+    return {
+        "claims": CRITERIA,
+        "runs": runs,
+        "datasets": datasets,
+        "replicate_of": {run: {"base": run, "seed": None} for run in runs},
+    }
 
 
 def _run(dataset="d", wd=0.5, facts="all"):
@@ -28,24 +41,33 @@ def _run(dataset="d", wd=0.5, facts="all"):
 
 
 def _baselines(id_share=(5, 100), ood_share=(5, 100), name="relation_frequency"):
-    return {"uniform": 0.02, "splits": {
-        "train_inferred": {"name": name, "correct": 5, "n": 100},
-        "test_inferred_id": {"name": name, "correct": id_share[0], "n": id_share[1]},
-        "test_inferred_ood": {"name": name, "correct": ood_share[0], "n": ood_share[1]}}}
+    return {
+        "uniform": 0.02,
+        "splits": {
+            "train_inferred": {"name": name, "correct": 5, "n": 100},
+            "test_inferred_id": {"name": name, "correct": id_share[0], "n": id_share[1]},
+            "test_inferred_ood": {"name": name, "correct": ood_share[0], "n": ood_share[1]},
+        },
+    }
 
 
 def _metrics(run: str, curves: dict[str, list[tuple[int, float]]], n: int = 400) -> list[dict]:
-    return [{"run": run, "step": step, "epoch": step / 10, "split": split, "accuracy": acc, "n": n}
-            for split, points in curves.items() for step, acc in points]
+    return [
+        {"run": run, "step": step, "epoch": step / 10, "split": split, "accuracy": acc, "n": n}
+        for split, points in curves.items()
+        for step, acc in points
+    ]
 
 
 def _evidence(metric_rows, runs=None, datasets=None, baselines=None, **tables) -> Evidence:
     runs = runs or {"g": _run()}
     datasets = datasets or {"d": WORLD}
-    return Evidence(config=_config(runs, datasets), metrics=pd.DataFrame(metric_rows),
-                    baselines=baselines or {name: _baselines() for name in datasets}, **tables)
-
-
+    return Evidence(
+        config=_config(runs, datasets),
+        metrics=pd.DataFrame(metric_rows),
+        baselines=baselines or {name: _baselines() for name in datasets},
+        **tables,
+    )
 
 
 def _one(test, evidence):
@@ -62,7 +84,10 @@ def test_wilson_interval_matches_a_worked_value_and_narrows_with_n():
 
 
 def test_c1_needs_a_low_id_at_the_fit_step_and_later_generalization():
-    grokked = {"train_inferred": [(0, 0), (1000, 0.995), (4000, 1.0)], "test_inferred_id": [(0, 0), (1000, 0.1), (4000, 0.95)]}
+    grokked = {
+        "train_inferred": [(0, 0), (1000, 0.995), (4000, 1.0)],
+        "test_inferred_id": [(0, 0), (1000, 0.1), (4000, 0.95)],
+    }
     assert _one(criteria.fit_then_generalize, _evidence(_metrics("g", grokked))).status == PASS
     together = {**grokked, "test_inferred_id": [(0, 0), (1000, 0.52), (4000, 0.95)]}
     outcome = _one(criteria.fit_then_generalize, _evidence(_metrics("g", together)))
@@ -77,7 +102,10 @@ def test_c1_needs_a_low_id_at_the_fit_step_and_later_generalization():
 def test_c2_is_inconclusive_without_id_generalization_and_compares_ood_with_the_baseline():
     untrained = {"test_inferred_id": [(0, 0), (4000, 0.02)], "test_inferred_ood": [(0, 0), (4000, 0.0)]}
     assert _one(criteria.no_ood_generalization, _evidence(_metrics("g", untrained))).status == INCONCLUSIVE
-    generalized = {"test_inferred_id": [(0, 0), (3000, 0.95)], "test_inferred_ood": [(0, 0), (3000, 0.03), (4000, 0.06)]}
+    generalized = {
+        "test_inferred_id": [(0, 0), (3000, 0.95)],
+        "test_inferred_ood": [(0, 0), (3000, 0.03), (4000, 0.06)],
+    }
     assert _one(criteria.no_ood_generalization, _evidence(_metrics("g", generalized))).status == PASS
     above = {**generalized, "test_inferred_ood": [(0, 0), (3000, 0.03), (4000, 0.25)]}
     outcome = _one(criteria.no_ood_generalization, _evidence(_metrics("g", above)))
@@ -89,7 +117,9 @@ def test_an_ordering_within_noise_or_below_the_baseline_does_not_count():
     rep = Replicate(None, {r: r for r in runs})
 
     def outcome(low, high):
-        rows = _metrics("wd0.1", {"test_inferred_id": [(3000, low)]}, n=352) + _metrics("wd0.5", {"test_inferred_id": [(3000, high)]}, n=352)
+        rows = _metrics("wd0.1", {"test_inferred_id": [(3000, low)]}, n=352) + _metrics(
+            "wd0.5", {"test_inferred_id": [(3000, high)]}, n=352
+        )
         return criteria.weight_decay_order(_evidence(rows, runs=runs), rep)
 
     assert outcome(0.045, 0.054).status == FAIL  # inside the noise
@@ -103,11 +133,14 @@ def test_c4_compares_the_epochs_each_world_size_needs():
     runs = {"e50": _run("d50"), "e100": _run("d100")}
     datasets = {"d50": WORLD, "d100": {**WORLD, "entities": 100}}
     rep = Replicate(None, {r: r for r in runs})
-    rows = (_metrics("e50", {"test_inferred_id": [(1000, 0.5), (2000, 0.95)]})
-            + [{**r, "epoch": r["step"] / 20} for r in _metrics("e100", {"test_inferred_id": [(2000, 0.5), (4000, 0.95)]})])
+    rows = _metrics("e50", {"test_inferred_id": [(1000, 0.5), (2000, 0.95)]}) + [
+        {**r, "epoch": r["step"] / 20} for r in _metrics("e100", {"test_inferred_id": [(2000, 0.5), (4000, 0.95)]})
+    ]
     outcome = criteria.epochs_across_sizes(_evidence(rows, runs=runs, datasets=datasets), rep)
     assert outcome.status == PASS and outcome.value == pytest.approx(1.0)
-    slow = rows[:2] + [{**r, "epoch": r["step"] / 10} for r in _metrics("e100", {"test_inferred_id": [(2000, 0.5), (8000, 0.95)]})]
+    slow = rows[:2] + [
+        {**r, "epoch": r["step"] / 10} for r in _metrics("e100", {"test_inferred_id": [(2000, 0.5), (8000, 0.95)]})
+    ]
     assert criteria.epochs_across_sizes(_evidence(slow, runs=runs, datasets=datasets), rep).status == FAIL
 
 
@@ -129,14 +162,30 @@ def _lens(run, network, step, select, test, layers=4):
     rows = []
     for layer in range(layers + 1):
         t = test[layer]
-        rows.append({"run": run, "network": network, "step": step, "position": "r1", "split": "train_inferred", "layer": layer,
-                     "mrr_select": select[layer], "mrr_test": t, "ci_low_test": t - 0.05, "ci_high_test": t + 0.05})
+        rows.append(
+            {
+                "run": run,
+                "network": network,
+                "step": step,
+                "position": "r1",
+                "split": "train_inferred",
+                "layer": layer,
+                "mrr_select": select[layer],
+                "mrr_test": t,
+                "ci_low_test": t - 0.05,
+                "ci_high_test": t + 0.05,
+            }
+        )
     return rows
 
 
 def _lens_evidence(control=None, trained_select=(0, 0.2, 0.9, 0.5, 1), trained_test=(0, 0.2, 0.8, 0.5, 1)):
-    rows = (_lens("g", "trained", 4000, trained_select, trained_test) + _lens("g", "step0", 0, [0.1] * 5, [0.1] * 5)
-            + _lens("g", "random_init", 0, [0.1] * 5, [0.1] * 5) + _lens("g", "relation_prior", 0, [0.3] * 5, [0.3] * 5))
+    rows = (
+        _lens("g", "trained", 4000, trained_select, trained_test)
+        + _lens("g", "step0", 0, [0.1] * 5, [0.1] * 5)
+        + _lens("g", "random_init", 0, [0.1] * 5, [0.1] * 5)
+        + _lens("g", "relation_prior", 0, [0.3] * 5, [0.3] * 5)
+    )
     runs = {"g": _run()}
     if control is not None:
         rows += _lens("a", "trained", 1000, control, control)
@@ -157,24 +206,43 @@ def test_c7a_tests_the_layer_chosen_on_the_other_half_against_every_null_and_the
 
 
 def _traced(step, correct, drop, total, layer=2, n=40):
-    return pd.DataFrame({"run": "g", "network": "trained", "split": "test_inferred_id", "step": step, "query": np.arange(n),
-                         "correct": correct, "total_effect": total, f"drop_{layer}_r2": drop})
+    return pd.DataFrame(
+        {
+            "run": "g",
+            "network": "trained",
+            "split": "test_inferred_id",
+            "step": step,
+            "query": np.arange(n),
+            "correct": correct,
+            "total_effect": total,
+            f"drop_{layer}_r2": drop,
+        }
+    )
 
 
 def _causal_evidence(start_drop, final_drop, start_correct=True, final_correct=True):
     lens = _lens_evidence(control=[0] * 5).lens
     queries = pd.concat([_traced(1000, start_correct, start_drop, 0.5), _traced(4000, final_correct, final_drop, 0.9)])
     metrics = _metrics("g", {"train_inferred": [(0, 0), (1000, 0.95), (4000, 1.0)]})
-    return Evidence(config=_config({"g": _run()}, {"d": WORLD}), metrics=pd.DataFrame(metrics), lens=lens,
-                    causal_queries=queries, baselines={"d": _baselines()})
+    return Evidence(
+        config=_config({"g": _run()}, {"d": WORLD}),
+        metrics=pd.DataFrame(metrics),
+        lens=lens,
+        causal_queries=queries,
+        baselines={"d": _baselines()},
+    )
 
 
 def test_c7b_reads_the_share_of_the_total_effect_on_queries_correct_at_both_checkpoints():
     rng = np.random.default_rng(0)
-    rising = _one(mechanism.causal_effect_grows, _causal_evidence(0.1 + 0.01 * rng.random(40), 0.6 + 0.01 * rng.random(40)))
+    rising = _one(
+        mechanism.causal_effect_grows, _causal_evidence(0.1 + 0.01 * rng.random(40), 0.6 + 0.01 * rng.random(40))
+    )
     assert rising.status == PASS and rising.value == pytest.approx(0.667 - 0.2, abs=0.02)
     # The absolute drop grows (0.2 -> 0.3) while the total grows more: the share falls from 0.4 to 0.33.
-    absolute_only = _one(mechanism.causal_effect_grows, _causal_evidence(0.2 + 0.01 * rng.random(40), 0.3 + 0.01 * rng.random(40)))
+    absolute_only = _one(
+        mechanism.causal_effect_grows, _causal_evidence(0.2 + 0.01 * rng.random(40), 0.3 + 0.01 * rng.random(40))
+    )
     assert absolute_only.status == FAIL and absolute_only.value < 0
     few = np.zeros(40, dtype=bool)
     few[:5] = True
@@ -186,14 +254,25 @@ def test_seeds_are_summarized_as_k_of_n_with_a_pooled_interval():
     assert overall_status([PASS, FAIL, PASS]) == MIXED
     assert overall_status([FAIL, INCONCLUSIVE]) == FAIL
     assert overall_status([INCONCLUSIVE]) == INCONCLUSIVE
-    mean, low, high = t_interval([0.1, 0.2, 0.3])
+    mean, _low, high = t_interval([0.1, 0.2, 0.3])
     assert mean == pytest.approx(0.2) and high - mean == pytest.approx(4.303 * 0.1 / math.sqrt(3))
-    outcomes = [(Replicate(s, {}), criteria.Outcome(status, value, "m")) for s, status, value in [(0, PASS, 0.1), (1, FAIL, 0.3)]]
-    summary = summarize(outcomes + [(Replicate(2, {}), None)], "x")
-    assert summary["seeds_passing"] == "1 of 2" and summary["status"] == MIXED and "mean over 2 seeds" in summary["pooled"]
+    outcomes = [
+        (Replicate(s, {}), criteria.Outcome(status, value, "m"))
+        for s, status, value in [(0, PASS, 0.1), (1, FAIL, 0.3)]
+    ]
+    summary = summarize([*outcomes, (Replicate(2, {}), None)], "x")
+    assert (
+        summary["seeds_passing"] == "1 of 2" and summary["status"] == MIXED and "mean over 2 seeds" in summary["pooled"]
+    )
 
 
 def test_replicates_group_runs_by_seed():
-    config = {"replicate_of": {"g.s0": {"base": "g", "seed": 0}, "g.s1": {"base": "g", "seed": 1}, "c.s1": {"base": "c", "seed": 1}}}
+    config = {
+        "replicate_of": {
+            "g.s0": {"base": "g", "seed": 0},
+            "g.s1": {"base": "g", "seed": 1},
+            "c.s1": {"base": "c", "seed": 1},
+        }
+    }
     reps = replicates(config)
     assert [(r.seed, r.runs) for r in reps] == [(0, {"g": "g.s0"}), (1, {"g": "g.s1", "c": "c.s1"})]

@@ -1,4 +1,5 @@
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def test_every_preset_is_valid(path):
 
 def _without_seed_keys(raw: dict) -> dict:
     for section in ("datasets", "runs", "run_defaults"):
-        for entry in (raw[section].values() if section != "run_defaults" else [raw[section]]):
+        for entry in raw[section].values() if section != "run_defaults" else [raw[section]]:
             entry.pop("seed", None)
     return raw
 
@@ -38,14 +39,18 @@ def test_seeds_replicate_every_dataset_and_run_and_every_run_list():
     assert run["seed"] == 7 and run["dataset"] == "composition_phi3.6.s7"
     assert preset["datasets"]["composition_phi3.6.s7"]["seed"] == 7
     assert preset["probes"]["runs"][:2] == ["comp_phi7.2_wd0.5.s0", "comp_phi7.2_wd0.5.s7"]
-    assert preset["figures"]["phi_sweep"]["runs"] == ["comp_phi7.2_wd0.1.s0", "comp_phi7.2_wd0.1.s7",
-                                                      "comp_phi3.6_wd0.1.s0", "comp_phi3.6_wd0.1.s7"]
+    assert preset["figures"]["phi_sweep"]["runs"] == [
+        "comp_phi7.2_wd0.1.s0",
+        "comp_phi7.2_wd0.1.s7",
+        "comp_phi3.6_wd0.1.s0",
+        "comp_phi3.6_wd0.1.s7",
+    ]
     assert preset["replicate_of"]["cmp_phi7.2_wd0.1.s7"] == {"base": "cmp_phi7.2_wd0.1", "seed": 7}
     assert preset["claims"]["grokking_run"] == "comp_phi7.2_wd0.5"  # claims keep base names
     # Without seeds each run is its own replicate, under its own name.
     assert config.resolve(copy.deepcopy(SMOKE))["replicate_of"][A_RUN] == {"base": A_RUN, "seed": None}
     missing = _without_seed_keys(copy.deepcopy(SMOKE))
-    with pytest.raises(ConfigError, match="config key 'datasets.composition.seed': missing"):
+    with pytest.raises(ConfigError, match=re.escape("config key 'datasets.composition.seed': missing")):
         config.resolve(missing)
 
 
@@ -77,6 +82,7 @@ def _set(path, value):
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value
+
     return mutate
 
 
@@ -118,15 +124,28 @@ BAD = [
     (_set(("probes", "runs"), ["comp_phi7.2_wd0.5", "comp_phi7.2_wd0.5"]), "probes.runs", "each run once"),
     # claims and contrasts that their runs cannot support
     (_set(("claims", "comparison_run"), "comp_phi7.2_wd0.1"), "claims.comparison_run", "allowed: a comparison run"),
-    (_set(("claims", "grokking_run"), "cmp_phi7.2_wd0.1"), "claims.grokking_run", "composition run trained on all facts"),
+    (
+        _set(("claims", "grokking_run"), "cmp_phi7.2_wd0.1"),
+        "claims.grokking_run",
+        "composition run trained on all facts",
+    ),
     (_set(("claims", "control_run"), "comp_phi7.2_wd0.1"), "claims.control_run", "training_facts: atomic"),
     (_set(("probes", "runs"), ["comp_phi7.2_wd0.5"]), "probes.runs", "its control"),
-    (_set(("figures", "phi_sweep", "runs"), ["comp_phi7.2_wd0.1", "comp_phi7.2_wd0.5"]), "figures.phi_sweep.runs",
-     "at least two values of phi"),
-    (_set(("figures", "weight_decay", "runs"), ["comp_phi7.2_wd0.1", "comp_phi3.6_wd0.1"]), "figures.weight_decay.runs",
-     "at least two values of weight decay"),
-    (_set(("figures", "phi_sweep", "runs"), ["comp_phi7.2_wd0.1", "cmp_phi7.2_wd0.1"]), "figures.phi_sweep.runs",
-     "allowed: composition runs"),
+    (
+        _set(("figures", "phi_sweep", "runs"), ["comp_phi7.2_wd0.1", "comp_phi7.2_wd0.5"]),
+        "figures.phi_sweep.runs",
+        "at least two values of phi",
+    ),
+    (
+        _set(("figures", "weight_decay", "runs"), ["comp_phi7.2_wd0.1", "comp_phi3.6_wd0.1"]),
+        "figures.weight_decay.runs",
+        "at least two values of weight decay",
+    ),
+    (
+        _set(("figures", "phi_sweep", "runs"), ["comp_phi7.2_wd0.1", "cmp_phi7.2_wd0.1"]),
+        "figures.phi_sweep.runs",
+        "allowed: composition runs",
+    ),
     (_set(("claims", "ood_ceiling"), 0.1), "claims.ood_ceiling", "relation-frequency baseline"),
     (_set(("claims", "id_at_fit_ceiling"), 1.5), "claims.id_at_fit_ceiling", "<= 1"),
     # seeds: a list of distinct seeds, or a seed per dataset and run, never both
@@ -156,7 +175,11 @@ def _alias_bomb(levels: int = 9) -> str:
 SMOKE_TEXT = (REPO / "config" / "smoke.yaml").read_text()
 BAD_FILES = [
     ("duplicate_key.yaml", "name: x\nname: y\n", "config key 'name': given twice"),
-    ("duplicate_run.yaml", SMOKE_TEXT.replace("runs:\n", f"runs:\n  {A_RUN}: {{dataset: comparison}}\n"), f"'runs.{A_RUN}': given twice"),
+    (
+        "duplicate_run.yaml",
+        SMOKE_TEXT.replace("runs:\n", f"runs:\n  {A_RUN}: {{dataset: comparison}}\n"),
+        f"'runs.{A_RUN}': given twice",
+    ),
     ("alias_bomb.yaml", _alias_bomb(), "YAML aliases"),
     ("syntax.yaml", "name: [smoke\n", "not valid YAML at line"),
     ("nul.yaml", "name: sm\x00oke\n", "NUL byte"),
@@ -184,16 +207,23 @@ def test_a_directory_or_a_missing_file_is_named(tmp_path):
 
 def test_merge_keys_may_override_what_they_merge(tmp_path):
     path = tmp_path / "merged.yaml"
-    path.write_text(SMOKE_TEXT.replace("  composition_phi3.6:\n    task: composition", "  composition_phi3.6:\n    <<: *world\n    task: composition")
-                    .replace("  composition:\n    task: composition", "  composition: &world\n    task: composition"))
+    path.write_text(
+        SMOKE_TEXT.replace(
+            "  composition_phi3.6:\n    task: composition",
+            "  composition_phi3.6:\n    <<: *world\n    task: composition",
+        ).replace("  composition:\n    task: composition", "  composition: &world\n    task: composition")
+    )
     assert config.load(path)["datasets"]["composition_phi3.6"]["phi"] == 3.6
 
 
-@pytest.mark.parametrize("argv,paths", [
-    (["snakemake", "--configfile", "a.yaml", "-n"], ["a.yaml"]),
-    (["snakemake", "-n", "--configfile=a.yaml"], ["a.yaml"]),
-    (["snakemake", "all", "--configfiles", "a.yaml", "b.yaml", "--cores", "2"], ["a.yaml", "b.yaml"]),
-    (["snakemake", "-n"], []),
-])
+@pytest.mark.parametrize(
+    "argv,paths",
+    [
+        (["snakemake", "--configfile", "a.yaml", "-n"], ["a.yaml"]),
+        (["snakemake", "-n", "--configfile=a.yaml"], ["a.yaml"]),
+        (["snakemake", "all", "--configfiles", "a.yaml", "b.yaml", "--cores", "2"], ["a.yaml", "b.yaml"]),
+        (["snakemake", "-n"], []),
+    ],
+)
 def test_the_configfiles_of_a_snakemake_command_line(argv, paths):
     assert yaml_file.configfile_arguments(argv) == paths

@@ -44,7 +44,7 @@ def test_counts_and_phi(world):
 
 def _atomic_lookup(train: pd.DataFrame) -> dict:
     atomic = train[train["kind"] == "atomic"]
-    return dict(zip(atomic["prompt"], atomic["answer"]))
+    return dict(zip(atomic["prompt"], atomic["answer"], strict=True))
 
 
 def test_ood_routing_both_hops_ood_and_no_test_fact_in_training(world):
@@ -62,13 +62,15 @@ def test_ood_routing_both_hops_ood_and_no_test_fact_in_training(world):
         frame = data.eval_splits[split]
         assert len(frame) > 0
         assert not set(frame["prompt"]) & train_two_hop, f"{split} leaks into training"
-        for prompt, bridge, answer in zip(frame["prompt"], frame["bridge"], frame["answer"]):
+        for prompt, bridge, answer in zip(frame["prompt"], frame["bridge"], frame["answer"], strict=True):
             first, second = hops(prompt, bridge)
             assert lookup[first] == bridge and lookup[second] == answer
             assert (first in ood_atomic) == both_ood and (second in ood_atomic) == both_ood
 
     # No training two-hop fact touches an OOD atomic fact.
-    for prompt, bridge in data.train.loc[data.train["kind"] == "inferred", ["prompt", "bridge"]].itertuples(index=False):
+    for prompt, bridge in data.train.loc[data.train["kind"] == "inferred", ["prompt", "bridge"]].itertuples(
+        index=False
+    ):
         first, second = hops(prompt, bridge)
         assert first not in ood_atomic and second not in ood_atomic
 
@@ -107,7 +109,7 @@ def test_comparison_labels_routing_and_phi():
     for split, both_ood in (("test_inferred_id", False), ("test_inferred_ood", True), ("train_inferred", False)):
         frame = data.eval_splits[split]
         assert len(frame) > 0
-        for prompt, answer in zip(frame["prompt"], frame["answer"]):
+        for prompt, answer in zip(frame["prompt"], frame["answer"], strict=True):
             attr, q, e1, mask, e2 = prompt.split(" ")
             assert (q, mask) == ("<q>", "<mask>") and e1 != e2
             v1, v2 = (int(values[f"{e} {attr}"][3:-1]) for e in (e1, e2))

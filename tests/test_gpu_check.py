@@ -22,10 +22,11 @@ from grokstudy import config, gpu_check
 from grokstudy.benchmark import measure
 from grokstudy.benchmark.probe_parity import probe_parity
 from grokstudy.data import store
-from grokstudy.model import build_model
-from grokstudy.probes import causal_tracing
-from grokstudy.probes.logit_lens import SITES, candidate_tokens, probe_model, site_queries
-from grokstudy.probes.run_probes import probe_nulls, probe_run, trace_run
+from grokstudy.models import build_model
+from grokstudy.analyses import causal_tracing
+from grokstudy.analyses.local import analyse
+from grokstudy.analyses.logit_lens import SITES, probe_model, site_queries
+from grokstudy.analyses.queries import candidate_tokens
 from grokstudy.training import device as training_device
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,10 +35,18 @@ PROBES = {"null_seeds": [1, 2], "max_queries": 30, "bootstrap_resamples": 50, "c
 
 
 def _script(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SCRIPT), *args], cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
-                          env={**os.environ, "PYTHON": sys.executable, **env})
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "PYTHON": sys.executable, **env},
+    )
 
 
+@pytest.mark.slow  # ~70 s on 2 cores: scripts/gpu-check.sh trains and benchmarks the tiny preset
 def test_tiny_check_appends_rows_and_writes_the_glimpse(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -62,11 +71,17 @@ def test_tiny_check_appends_rows_and_writes_the_glimpse(tmp_path):
 
 def _wheel(directory: Path, name: str) -> Path:
     """A minimal pure-Python wheel holding one module, as pip download would leave it."""
-    files = {f"{name}/__init__.py": b"VALUE = 1\n",
-             f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
-             f"{name}-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    record = [f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}"
-              for path, data in files.items()]
+    files = {
+        f"{name}/__init__.py": b"VALUE = 1\n",
+        f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
+        f"{name}-1.0.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = [
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}"
+        for path, data in files.items()
+    ]
     files[f"{name}-1.0.dist-info/RECORD"] = ("\n".join([*record, f"{name}-1.0.dist-info/RECORD,,"]) + "\n").encode()
     path = directory / f"{name}-1.0-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as archive:
@@ -79,8 +94,12 @@ def test_a_missing_module_is_installed_offline_from_its_wheel(tmp_path):
     wheels, site = tmp_path / "wheels", tmp_path / "site"
     wheels.mkdir()
     _wheel(wheels, "gpucheck_fakedep")
-    result = _script("--deps-only", GPU_CHECK_NEEDS="json:json gpucheck_fakedep:gpucheck_fakedep",
-                     GPU_CHECK_WHEELS=str(wheels), GPU_CHECK_SITE=str(site))
+    result = _script(
+        "--deps-only",
+        GPU_CHECK_NEEDS="json:json gpucheck_fakedep:gpucheck_fakedep",
+        GPU_CHECK_WHEELS=str(wheels),
+        GPU_CHECK_SITE=str(site),
+    )
     assert result.returncode == 0, result.stderr
     assert "installing from" in result.stdout and "gpucheck_fakedep-1.0-py3-none-any.whl" in result.stdout
     assert (site / "gpucheck_fakedep" / "__init__.py").exists()
@@ -122,17 +141,19 @@ def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=True)
 
 
-def test_probes_give_identical_tables_with_cpu_passed_explicitly(trained_run, composition_dir):
-    lens, accuracy = probe_run("tiny", "composition", trained_run, composition_dir, PROBES)
-    lens_cpu, accuracy_cpu = probe_run("tiny", "composition", trained_run, composition_dir, PROBES, device="cpu")
-    _frames_equal(lens, lens_cpu)
-    _frames_equal(accuracy, accuracy_cpu)
-    _frames_equal(probe_nulls("tiny", "composition", TINY_MODEL, composition_dir, PROBES),
-                  probe_nulls("tiny", "composition", TINY_MODEL, composition_dir, PROBES, device="cpu"))
+def test_analyses_give_identical_tables_with_cpu_passed_explicitly(trained_run, composition_dir):
     checkpoints = trained_run / "checkpoints"
-    for default, explicit in zip(trace_run("tiny", TINY_MODEL, composition_dir, PROBES, checkpoints),
-                                 trace_run("tiny", TINY_MODEL, composition_dir, PROBES, checkpoints, device="cpu")):
-        _frames_equal(default, explicit)
+    for name in ("logit_lens", "checkpoint_accuracy", "causal_tracing", "weight_norms"):
+        common = {"checkpoint_dir": checkpoints, "run_dir": trained_run}
+        default = analyse(name, "tiny", "composition", composition_dir, PROBES, **common)
+        explicit = analyse(name, "tiny", "composition", composition_dir, PROBES, device="cpu", **common)
+        for table in default:
+            _frames_equal(default[table], explicit[table])
+    for name in ("logit_lens", "causal_tracing", "weight_norms"):
+        default = analyse(name, "tiny", "composition", composition_dir, PROBES, model_spec=TINY_MODEL)
+        explicit = analyse(name, "tiny", "composition", composition_dir, PROBES, model_spec=TINY_MODEL, device="cpu")
+        for table in default:
+            _frames_equal(default[table], explicit[table])
 
 
 def test_probe_batches_leave_every_query_as_it_was(composition_dir):
@@ -148,7 +169,9 @@ def test_probe_batches_leave_every_query_as_it_was(composition_dir):
     traced = {"train_inferred": causal_tracing.tracing_queries(frames["train_inferred"], entities, 40, seed=0)}
     rows_whole, queries_whole = causal_tracing.trace_model(model, tokenizer, traced, PROBES)
     rows_batched, queries_batched = causal_tracing.trace_model(model, tokenizer, traced, PROBES, batch_size=7)
-    np.testing.assert_allclose([r["effect"] for r in rows_batched], [r["effect"] for r in rows_whole], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        [r["effect"] for r in rows_batched], [r["effect"] for r in rows_whole], rtol=0, atol=1e-6
+    )
     drops = [c for c in queries_whole if c.startswith("drop_")]
     np.testing.assert_allclose(queries_batched[drops].to_numpy(), queries_whole[drops].to_numpy(), rtol=0, atol=1e-6)
 
@@ -163,11 +186,20 @@ def test_probes_on_the_gpu_match_the_cpu(composition_dir):
 def test_glimpse_readings_name_the_first_fitted_step_and_id_there():
     from grokstudy.benchmark.glimpse import reading_lines, wide_table
 
-    rows = pd.DataFrame([
-        {"run": "comp_phi7.2_wd0.1", "phi": 7.2, "step": step, "seconds": step / 100, "split": split, "accuracy": acc}
-        for step, accs in ((0, (0.0, 0.0, 0.0)), (1000, (0.995, 0.08, 0.0)), (2000, (1.0, 0.2, 0.01)))
-        for split, acc in zip(("train_inferred", "test_inferred_id", "test_inferred_ood"), accs)
-    ])
+    rows = pd.DataFrame(
+        [
+            {
+                "run": "comp_phi7.2_wd0.1",
+                "phi": 7.2,
+                "step": step,
+                "seconds": step / 100,
+                "split": split,
+                "accuracy": acc,
+            }
+            for step, accs in ((0, (0.0, 0.0, 0.0)), (1000, (0.995, 0.08, 0.0)), (2000, (1.0, 0.2, 0.01)))
+            for split, acc in zip(("train_inferred", "test_inferred_id", "test_inferred_ood"), accs, strict=True)
+        ]
+    )
     assert list(wide_table(rows).columns) == ["phi=7.2 train", "phi=7.2 ID", "phi=7.2 OOD"]
     (line,) = reading_lines(rows, {"comp_phi7.2_wd0.1": "paper: x"})
     assert "train >= 0.99 first at step 1000 (ID there 0.080)" in line

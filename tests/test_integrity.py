@@ -21,8 +21,10 @@ from study_repo import SMOKE, SMOKE_RESULTS, clone, dvc, grokstudy, planned_jobs
 from grokstudy import claims, provenance, results
 from grokstudy.data import store
 from grokstudy.errors import CorruptArtifactError
+from grokstudy.figures.analysis import draw as draw_analysis
 from grokstudy.figures.draw import draw
-from grokstudy.probes.run_probes import probe_run, write_table
+from grokstudy.analyses.local import analyse
+from grokstudy.analyses.runner import write_table
 from grokstudy.training.checkpoints import CheckpointStore
 from grokstudy.training.loop import train_run
 from tests.conftest import TINY_MODEL, TINY_RUN
@@ -51,7 +53,7 @@ def silent_flip(path: Path) -> int:
         damaged[offset] ^= 0x10
         try:
             frame = pd.read_parquet(io.BytesIO(bytes(damaged)))
-        except Exception:  # noqa: BLE001, S112 - this offset breaks the file; a silent one is wanted
+        except Exception:
             continue
         if list(frame.columns) == list(good.columns) and len(frame) == len(good) and not frame.equals(good):
             flip(path, offset, 0x10)
@@ -77,20 +79,31 @@ def copy_dataset(composition_dir: Path, root: Path) -> Path:
 
 
 def train(data_dir: Path, root: Path, run: str = "r") -> dict:
-    return train_run(TINY_RUN, TINY_MODEL, data_dir, root / PRESET / "runs" / run, root / PRESET / "checkpoints" / run,
-                     device="cpu", progress=False)
+    return train_run(
+        TINY_RUN,
+        TINY_MODEL,
+        data_dir,
+        root / PRESET / "runs" / run,
+        root / PRESET / "checkpoints" / run,
+        device="cpu",
+        progress=False,
+    )
 
 
 def assert_names_the_damage(message: str, path: Path, expected: str, actual: str) -> None:
     assert str(path) in message and f"sha256 is {actual}" in message and f"records {expected}" in message
 
 
-@pytest.mark.parametrize("name, damage", [
-    ("train.parquet", silent_flip),
-    ("train.parquet", rename_column),  # was a KeyError traceback from the encoder
-    ("eval/test_inferred_id.parquet", silent_flip),
-    ("tokenizer/tokenizer.json", lambda path: flip(path, path.stat().st_size // 2)),
-], ids=["train-silent", "train-column-name", "eval-silent", "tokenizer"])
+@pytest.mark.parametrize(
+    "name, damage",
+    [
+        ("train.parquet", silent_flip),
+        ("train.parquet", rename_column),  # was a KeyError traceback from the encoder
+        ("eval/test_inferred_id.parquet", silent_flip),
+        ("tokenizer/tokenizer.json", lambda path: flip(path, path.stat().st_size // 2)),
+    ],
+    ids=["train-silent", "train-column-name", "eval-silent", "tokenizer"],
+)
 def test_a_damaged_dataset_file_stops_training_before_it_is_used(composition_dir, preset_root, name, damage):
     data = copy_dataset(composition_dir, preset_root)
     expected = store.read_manifest(data)["files"][name]
@@ -105,8 +118,9 @@ def test_a_damaged_dataset_file_stops_training_before_it_is_used(composition_dir
     assert not (preset_root / PRESET / "checkpoints" / "r").exists()
 
 
-def test_a_repaired_split_trains_afresh_not_from_checkpoints_of_the_damaged_one(composition_dir, trained_run,
-                                                                                 preset_root):
+def test_a_repaired_split_trains_afresh_not_from_checkpoints_of_the_damaged_one(
+    composition_dir, trained_run, preset_root
+):
     data = copy_dataset(composition_dir, preset_root)
     good = (data / store.TRAIN_FILE).read_bytes()
     assert silent_flip(data / store.TRAIN_FILE) > 0  # rows changed, yet the file reads
@@ -117,8 +131,10 @@ def test_a_repaired_split_trains_afresh_not_from_checkpoints_of_the_damaged_one(
     assert summary["resumed_from_step"] is None
     clean = json.loads((trained_run / "run.json").read_text())
     assert summary["fingerprint"] == clean["fingerprint"]  # computed from the files read: the clean run's
-    pd.testing.assert_frame_equal(pd.read_parquet(preset_root / PRESET / "runs" / "r" / "metrics.parquet"),
-                                  pd.read_parquet(trained_run / "metrics.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(preset_root / PRESET / "runs" / "r" / "metrics.parquet"),
+        pd.read_parquet(trained_run / "metrics.parquet"),
+    )
 
 
 def test_each_dataset_file_is_hashed_once_per_job(composition_dir, tmp_path, monkeypatch):
@@ -175,7 +191,8 @@ def test_a_damaged_probe_table_is_named_before_a_figure_or_claim_uses_it(preset_
     recorded = json.loads(results.sidecar(table).read_text())
     assert recorded[results.TABLE_HASH] == sha256(table) and recorded["probes"] == {"max_queries": 10}
     assert silent_flip(table) > 0
-    figure = lambda: draw("causal_tracing", [table], [], "log", 50, preset_root / "figure")  # noqa: E731
+    inputs = {"causal_tracing": table, "null_causal_tracing": table}
+    figure = lambda: draw_analysis("grokstudy.figures.lens:causal_tracing_figure", inputs, 50, preset_root / "f")  # noqa: E731
     for read in (lambda: results.read_tables([table]), figure):
         with pytest.raises(CorruptArtifactError) as caught:
             read()
@@ -188,7 +205,7 @@ def test_the_split_behind_a_claim_is_checked_against_its_manifest(composition_di
     split = data / "eval" / "test_inferred_ood.parquet"
     assert store.read_eval_split(split).equals(pd.read_parquet(composition_dir / "eval" / "test_inferred_ood.parquet"))
     silent_flip(split)
-    with pytest.raises(CorruptArtifactError, match="test_inferred_ood.parquet is corrupt"):
+    with pytest.raises(CorruptArtifactError, match=re.escape("test_inferred_ood.parquet is corrupt")):
         store.read_eval_split(split)
 
 
@@ -218,9 +235,9 @@ def test_a_damaged_checkpoint_is_named_before_any_is_probed(composition_dir, tra
     flip(weights, weights.stat().st_size // 2)
     run_dir = copy_run(trained_run, preset_root).parent
     with pytest.raises(CorruptArtifactError) as caught:
-        probe_run("r", "composition", run_dir, composition_dir, {}, checkpoint_dir=checkpoints.root)
+        analyse("checkpoint_accuracy", "r", "composition", composition_dir, {}, checkpoints.root, run_dir=run_dir)
     message = str(caught.value)
-    assert f"{weights} is corrupt" in message and "Nothing was probed" in message
+    assert f"{weights} is corrupt" in message and "Nothing was analysed" in message
     assert "`grokstudy restore --configfile config/smoke.yaml --only checkpoints`" in message
     assert "`rm -r results/smoke/checkpoints/r`" in message
 

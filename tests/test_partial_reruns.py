@@ -26,25 +26,47 @@ CURVES = [c for c in ("accuracy_curves", "phi_sweep", "weight_decay", "data_size
 CONTROL = PRESET["claims"]["control_run"]
 
 
-# What each job reads, job by job: the downstream closure of a job set.
+# What each job reads, job by job: the downstream closure of a job set. Analyses of a probed run:
+# (checkpoint rule, its null rule or None, its figure or None); causal tracing on composition runs only.
+ANALYSES = {
+    "logit_lens": ("logit_lens_nulls", "figure_logit_lens"),
+    "checkpoint_accuracy": (None, None),
+    "causal_tracing": ("causal_tracing_nulls", "figure_causal_tracing"),
+    "weight_norms": ("weight_norms_nulls", "figure_weight_norms"),
+}
+CLAIMS_READ = {"logit_lens", "logit_lens_nulls", "causal_tracing"}
+
+
+def analysed(run: str) -> list[str]:
+    if run not in PROBED:
+        return []
+    return [a for a in ANALYSES if a != "causal_tracing" or run in TRACED]
+
+
+def analysis_jobs(run: str, nulls: bool = True, checkpoints: bool = True) -> set[str]:
+    jobs = set()
+    for name in analysed(run):
+        null_rule = ANALYSES[name][0]
+        jobs |= {f"{name}[{run}]"} if checkpoints else set()
+        jobs |= {f"{null_rule}[{run}]"} if nulls and null_rule else set()
+    return jobs
+
+
 def consumers(job: str) -> set[str]:
     rule, _, name = job.partition("[")
     name = name.rstrip("]")
     if rule == "prepare_dataset":
         runs = [r for r, spec in RUNS.items() if spec["dataset"] == name]
-        probed = [f"{rule_}[{r}]" for r in runs if r in PROBED for rule_ in ("probe_checkpoints", "probe_null_networks")]
-        traced = [f"trace_causal_effects[{r}]" for r in runs if r in TRACED]
         # The dataset's baselines: the claims, and every curve figure drawing one of its runs.
         figures = {f"figure_{c}" for c in CURVES if set(runs) & set(PRESET["figures"][c]["runs"])}
-        return {*(f"train[{r}]" for r in runs), *probed, *traced, *figures, "claims"}
+        return {*(f"train[{r}]" for r in runs), *(j for r in runs for j in analysis_jobs(r)), *figures, "claims"}
     if rule == "train":
         figures = {f"figure_{c}" for c in CURVES if name in PRESET["figures"][c]["runs"]}
-        probes = {f"{r}[{name}]" for r in ("probe_checkpoints", "trace_causal_effects") if name in (TRACED if r[0] == "t" else PROBED)}
-        return figures | probes | {"claims", "report"}
-    if rule in ("probe_checkpoints", "probe_null_networks"):
-        return {f"figure_logit_lens[{name}]", "claims"}
-    if rule == "trace_causal_effects":
-        return {f"figure_causal_tracing[{name}]", "claims"}
+        return figures | analysis_jobs(name, nulls=False) | {"claims", "report"}
+    producer = {rule_: a for a, (null_rule, _) in ANALYSES.items() for rule_ in (a, null_rule) if rule_}
+    if rule in producer:
+        figure = ANALYSES[producer[rule]][1]
+        return ({f"{figure}[{name}]"} if figure else set()) | ({"claims"} if rule in CLAIMS_READ else set())
     if rule.startswith("figure_") or rule == "claims":
         return {"report"}
     return set()
@@ -64,9 +86,12 @@ def every_job() -> set[str]:
     return closure({f"prepare_dataset[{d}]" for d in PRESET["datasets"]})
 
 
-def _probe_jobs(seeds_only: bool = False) -> set[str]:
-    jobs = {f"probe_null_networks[{r}]" for r in PROBED} | {f"trace_causal_effects[{r}]" for r in TRACED}
-    return jobs if seeds_only else jobs | {f"probe_checkpoints[{r}]" for r in PROBED}
+def _probe_jobs(key: str) -> set[str]:
+    """The analysis jobs that read the `probes` setting `key`."""
+    readers = {"null_seeds": {"logit_lens_nulls", "causal_tracing_nulls", "weight_norms_nulls"}}.get(
+        key, {"logit_lens", "logit_lens_nulls", "causal_tracing", "causal_tracing_nulls"}
+    )
+    return {job for run in PROBED for job in analysis_jobs(run) if job.split("[")[0] in readers}
 
 
 def direct_jobs(path: tuple) -> set[str]:
@@ -84,21 +109,24 @@ def direct_jobs(path: tuple) -> set[str]:
         return {f"prepare_dataset[{path[1]}]"}
     if head == "models":
         users = [r for r, spec in RUNS.items() if spec["model"] == path[1]]
-        return {f"train[{r}]" for r in users} | {j for j in _probe_jobs(seeds_only=True) if j.split("[")[1][:-1] in users}
+        return {f"train[{r}]" for r in users} | {j for r in users for j in analysis_jobs(r, checkpoints=False)}
     if head == "run_defaults":
         return {f"train[{r}]" for r, raw in RAW["runs"].items() if path[1] not in (raw or {})}
     if head == "runs" and path[2] == "dataset":  # a new dataset, and the probes read the run's dataset too
         copy_of = f"prepare_dataset[{RUNS[path[1]]['dataset']}_copy]"
-        return {f"train[{path[1]}]", copy_of, "claims"} | {j for j in _probe_jobs() if j.endswith(f"[{path[1]}]")} | {
-            f"figure_{c}" for c in CURVES if path[1] in PRESET["figures"][c]["runs"]}
+        return (
+            {f"train[{path[1]}]", copy_of, "claims"}
+            | analysis_jobs(path[1])
+            | {f"figure_{c}" for c in CURVES if path[1] in PRESET["figures"][c]["runs"]}
+        )
     if head == "runs":
         return {f"train[{path[1]}]"}
     if head == "probes":
-        return _probe_jobs(seeds_only=path[1] == "null_seeds")
+        return _probe_jobs(path[1])
     if head == "figures":
         if path[1] == "dpi":
-            figures = {f"figure_{c}" for c in CURVES} | {f"figure_logit_lens[{r}]" for r in PROBED}
-            return figures | {f"figure_causal_tracing[{r}]" for r in TRACED}
+            per_run = {f"{figure}[{r}]" for r in PROBED for a in analysed(r) if (figure := ANALYSES[a][1])}
+            return {f"figure_{c}" for c in CURVES} | per_run
         return {f"figure_{path[1]}"}
     if head == "claims":
         return {"claims"}
@@ -107,19 +135,32 @@ def direct_jobs(path: tuple) -> set[str]:
 
 # A valid different value for each parameter; the generic rule (ints + 1, floats x 0.9) where it fits.
 SPECIAL = {
-    "name": "smoke_renamed", "description": "edited", "device": "auto", "d_model": 64, "heads": 4,
+    "name": "smoke_renamed",
+    "description": "edited",
+    "device": "auto",
+    "d_model": 64,
+    "heads": 4,
     "dataset": lambda path: RUNS[path[1]]["dataset"] + "_copy",  # see edited_preset
     "null_seeds": lambda path: [*PRESET["probes"]["null_seeds"], 4242],
-    "runs": lambda path: [*PRESET["figures"][path[1]]["runs"], next(r for r in RUNS if r not in PRESET["figures"][path[1]]["runs"])],
+    "runs": lambda path: [
+        *PRESET["figures"][path[1]]["runs"],
+        next(r for r in RUNS if r not in PRESET["figures"][path[1]]["runs"]),
+    ],
 }
 # Not edited: the only model's name, and the comparison run's dataset and claim (the preset has
 # one comparison dataset and run); the claims' grokking run and its control, which must share a
 # dataset and be probed, and the control's training facts; a dataset's task says which kind of
 # entry it is (skipped below).
-NOT_EDITED = {("run_defaults", "model"), ("runs", "cmp_phi7.2_wd0.1", "dataset"), ("claims", "comparison_run"),
-              ("claims", "grokking_run"), ("claims", "control_run"), ("runs", CONTROL, "dataset"),
-              ("runs", PRESET["claims"]["grokking_run"], "dataset"),
-              ("runs", CONTROL, "training_facts")}
+NOT_EDITED = {
+    ("run_defaults", "model"),
+    ("runs", "cmp_phi7.2_wd0.1", "dataset"),
+    ("claims", "comparison_run"),
+    ("claims", "grokking_run"),
+    ("claims", "control_run"),
+    ("runs", CONTROL, "dataset"),
+    ("runs", PRESET["claims"]["grokking_run"], "dataset"),
+    ("runs", CONTROL, "training_facts"),
+}
 
 
 def edited_value(path: tuple, value):
@@ -222,20 +263,70 @@ def test_every_parameter_of_the_smoke_preset_is_edited():
 
 def test_each_edit_reruns_exactly_the_jobs_that_use_it(up_to_date_repo):
     cases = [(path, edited_preset(path, value)) for path, value in EDITS]
-    cases.append((("probes", "runs", "+comp_phi7.2_wd0.1"),
-                  apply(RAW, ("probes", "runs"), [*PRESET["probes"]["runs"], "comp_phi7.2_wd0.1"])))
+    cases.append(
+        (
+            ("probes", "runs", "+comp_phi7.2_wd0.1"),
+            apply(RAW, ("probes", "runs"), [*PRESET["probes"]["runs"], "comp_phi7.2_wd0.1"]),
+        )
+    )
     for index, (_, raw) in enumerate(cases):
         config.resolve(raw)  # every edit is a valid preset
         (up_to_date_repo / f"config/edit_{index}.yaml").write_text(yaml.safe_dump(raw))
     with ThreadPoolExecutor(max_workers=2) as pool:
         plans = list(pool.map(lambda i: planned(up_to_date_repo, f"config/edit_{i}.yaml"), range(len(cases))))
     wrong = []
-    for (path, _), plan in zip(cases, plans):
+    for (path, _), plan in zip(cases, plans, strict=True):
         if path[-1] == "+comp_phi7.2_wd0.1":
             added = "comp_phi7.2_wd0.1"
-            expected = closure({f"probe_checkpoints[{added}]", f"probe_null_networks[{added}]", f"trace_causal_effects[{added}]"})
+            expected = closure(analysis_jobs(added))
         else:
             expected = closure(direct_jobs(path))
         if plan != expected:
             wrong.append(f"{'.'.join(map(str, path))}: planned {sorted(plan)}, expected {sorted(expected)}")
     assert not wrong, "\n".join(wrong)
+
+
+# Edits of the code, each (file, text before, text after): the jobs a plan must hold afterwards.
+STEP = "src/grokstudy/training/step.py"
+LENS = "src/grokstudy/analyses/logit_lens.py"
+CODE_EDITS = {
+    "docstring_in_training_code": (STEP, '"""One optimizer step,', '"""One optimizer step (reworded),'),
+    "comment_in_training_code": (STEP, "        self.optimizer.step()\n", "        self.optimizer.step()  # update\n"),
+    "numeric_edit_in_the_training_step": (
+        STEP,
+        "loss = F.cross_entropy(logits.float(), batch.answer_id)",
+        "loss = 1.5 * F.cross_entropy(logits.float(), batch.answer_id)",
+    ),
+    "numeric_edit_in_the_logit_lens": (
+        LENS,
+        "return (1.0 / (1.0 + rank.float()))",
+        "return (1.0 / (2.0 + rank.float()))",
+    ),
+    "new_unrelated_module": ("src/grokstudy/unrelated_helper.py", None, "ANSWER = 42\n"),
+}
+
+
+def code_edit_expected(case: str) -> set[str]:
+    if case == "numeric_edit_in_the_training_step":
+        return closure({f"train[{r}]" for r in RUNS})
+    if case == "numeric_edit_in_the_logit_lens":
+        return closure({job for r in PROBED for job in (f"logit_lens[{r}]", f"logit_lens_nulls[{r}]")})
+    return set()
+
+
+@pytest.mark.parametrize("case", list(CODE_EDITS))
+def test_a_code_edit_plans_exactly_the_jobs_whose_numbers_it_can_change(up_to_date_repo, case):
+    path, before, after = CODE_EDITS[case]
+    target = up_to_date_repo / path
+    original = target.read_text() if target.exists() else None
+    if before is None:
+        assert original is None
+        target.write_text(after)
+    else:
+        assert original.count(before) == 1, f"{path} no longer holds the edited text"
+        target.write_text(original.replace(before, after))
+    try:
+        plan = planned(up_to_date_repo, SMOKE)
+    finally:
+        target.unlink() if original is None else target.write_text(original)
+    assert plan == code_edit_expected(case)

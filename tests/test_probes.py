@@ -5,12 +5,26 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from grokstudy.data import store
-from grokstudy.probes.logit_lens import SITES, candidate_tokens, layer_logits, reciprocal_ranks, site_queries
-from grokstudy.probes.run_probes import probe_nulls, probe_run
+from conftest import TINY_MODEL
+from grokstudy.analyses.local import analyse
+from grokstudy.analyses.logit_lens import SITES, layer_logits, reciprocal_ranks, site_queries
+from grokstudy.analyses.queries import candidate_tokens
+from grokstudy.models import depth
 from grokstudy.stats import bootstrap_mean_ci, chance_mrr
 from grokstudy.training.checkpoints import CheckpointStore
 
 PROBES = {"null_seeds": [1, 2], "max_queries": 50, "bootstrap_resamples": 100, "confidence": 0.95}
+
+
+def probe_run(run, task, run_dir, data_dir, probes):
+    """The logit lens and the reloaded accuracy of every checkpoint of a run."""
+    common = {"checkpoint_dir": run_dir / "checkpoints", "run_dir": run_dir}
+    lens = analyse("logit_lens", run, task, data_dir, probes, **common)["logit_lens"]
+    return lens, analyse("checkpoint_accuracy", run, task, data_dir, {}, **common)["checkpoint_accuracy"]
+
+
+def probe_nulls(run, task, model_spec, data_dir, probes):
+    return analyse("logit_lens", run, task, data_dir, probes, model_spec=model_spec)["null_logit_lens"]
 
 
 def test_logit_lens_at_last_layer_equals_model_logits(trained_run):
@@ -22,7 +36,7 @@ def test_logit_lens_at_last_layer_equals_model_logits(trained_run):
     with torch.no_grad():
         lens = layer_logits(model, ids, position=2)
         direct = model(input_ids=ids).logits[:, 2]
-    assert lens.shape[0] == model.config.n_layer + 1
+    assert lens.shape[0] == depth(TINY_MODEL) + 1
     torch.testing.assert_close(lens[-1], direct, rtol=1e-5, atol=1e-5)
     # Earlier layers read different states: the lens is not trivially the output everywhere.
     assert not torch.allclose(lens[0], direct)
@@ -60,14 +74,20 @@ def test_site_queries_are_unique_prefixes(composition_dir):
 def test_probe_tables_against_nulls(composition_dir, trained_run):
     lens, accuracy = probe_run("tiny", "composition", trained_run, composition_dir, PROBES)
     assert set(lens["network"]) == {"trained", "step0"}
-    assert lens["mrr"].between(0, 1).all() and (lens["ci_low"] <= lens["mrr"]).all() and (lens["mrr"] <= lens["ci_high"]).all()
+    assert (
+        lens["mrr"].between(0, 1).all()
+        and (lens["ci_low"] <= lens["mrr"]).all()
+        and (lens["mrr"] <= lens["ci_high"]).all()
+    )
     # Reloaded checkpoints reproduce the accuracies logged during training.
     np.testing.assert_allclose(accuracy["accuracy"], accuracy["accuracy_logged"], atol=1e-9)
     # Each row also holds the MRR of the two query halves: one selects a layer, the other tests it.
     n_select = lens["n"] - lens["n_test"]
-    np.testing.assert_allclose((lens["mrr_select"] * n_select + lens["mrr_test"] * lens["n_test"]) / lens["n"], lens["mrr"], atol=1e-6)  # fp32 means
+    np.testing.assert_allclose(
+        (lens["mrr_select"] * n_select + lens["mrr_test"] * lens["n_test"]) / lens["n"], lens["mrr"], atol=1e-6
+    )  # fp32 means
     assert (lens["ci_low_test"] <= lens["mrr_test"]).all() and (lens["mrr_test"] <= lens["ci_high_test"]).all()
-    all_nulls = probe_nulls("tiny", "composition", {"d_model": 32, "layers": 2, "heads": 2, "dropout": 0.1}, composition_dir, PROBES)
+    all_nulls = probe_nulls("tiny", "composition", TINY_MODEL, composition_dir, PROBES)
     nulls = all_nulls[all_nulls["network"] == "random_init"]
     assert set(nulls["seed"]) == {1, 2} and set(nulls["position"]) == {"r1", "r2"}
     vocab = AutoTokenizer.from_pretrained(composition_dir / "tokenizer").get_vocab()
@@ -94,12 +114,12 @@ def test_the_relation_prior_ranks_by_tail_frequency(composition_dir):
 
 
 def test_comparison_probe_sites(comparison_dir):
-    nulls = probe_nulls("cmp", "comparison", {"d_model": 32, "layers": 2, "heads": 2, "dropout": 0.1}, comparison_dir, PROBES)
+    nulls = probe_nulls("cmp", "comparison", TINY_MODEL, comparison_dir, PROBES)
     assert set(nulls["position"]) == {"e1", "e2"} and set(nulls["target"]) == {"value1", "value2"}
 
 
 def _traced(trained_run, n=40):
-    from grokstudy.probes.causal_tracing import trace, tracing_queries
+    from grokstudy.analyses.causal_tracing import trace, tracing_queries
 
     store_ = CheckpointStore(trained_run / "checkpoints")
     path = store_.path(store_.complete_steps()[-1])
@@ -107,20 +127,32 @@ def _traced(trained_run, n=40):
     tokenizer = AutoTokenizer.from_pretrained(path)
     vocab = tokenizer.get_vocab()
     entities = candidate_tokens(list(vocab), "composition")
-    frame = pd.DataFrame({"prompt": [f"<e_{i}> <r_{i % 7}> <r_{(3 * i) % 11}>" for i in range(n)],
-                          "answer": [f"<e_{(5 * i) % 50}>" for i in range(n)]})
+    frame = pd.DataFrame(
+        {
+            "prompt": [f"<e_{i}> <r_{i % 7}> <r_{(3 * i) % 11}>" for i in range(n)],
+            "answer": [f"<e_{(5 * i) % 50}>" for i in range(n)],
+        }
+    )
     queries = tracing_queries(frame, entities, limit=n, seed=3)
 
     def ids(prompts):
         return torch.tensor([[vocab[t] for t in p.split(" ")] for p in prompts])
 
-    return model, queries, trace(model, ids(queries["prompt"]), ids(queries["corrupted"]),
-                                 torch.tensor([vocab[a] for a in queries["answer"]]))
+    return (
+        model,
+        queries,
+        trace(
+            model,
+            ids(queries["prompt"]),
+            ids(queries["corrupted"]),
+            torch.tensor([vocab[a] for a in queries["answer"]]),
+        ),
+    )
 
 
 def test_causal_tracing_on_states_whose_effect_is_known(trained_run):
-    model, queries, traced = _traced(trained_run)
-    layers = model.config.n_layer
+    _, queries, traced = _traced(trained_run)
+    layers = depth(TINY_MODEL)
     noised = traced["noised"]
     assert noised.shape == (layers + 1, 3, len(queries))
     # Only the head differs: its embedding carries the whole corruption, and so does the last state at r2.
@@ -136,29 +168,57 @@ def test_causal_tracing_on_states_whose_effect_is_known(trained_run):
 
 
 def test_corrupted_heads_differ_and_are_deterministic():
-    from grokstudy.probes.causal_tracing import corrupted_heads
+    from grokstudy.analyses.causal_tracing import corrupted_heads
 
     entities = [f"<e_{i}>" for i in range(5)]
     heads = entities * 40
     first = corrupted_heads(heads, entities, seed=1)
     assert first == corrupted_heads(heads, entities, seed=1)
-    assert all(a != b for a, b in zip(heads, first))
+    assert all(a != b for a, b in zip(heads, first, strict=True))
     assert set(first) == set(entities)  # every other entity can be drawn
     assert corrupted_heads(heads, entities[::-1], seed=1) == first  # whatever order the vocabulary came in
 
 
 def test_effect_rows_report_the_mean_drop_its_interval_and_its_share():
-    from grokstudy.probes.causal_tracing import effect_rows
+    from grokstudy.analyses.causal_tracing import effect_rows
 
     clean = np.full(200, 0.8)
     corrupt = np.full(200, 0.2)
     noised = np.stack([np.stack([clean, clean - 0.3, corrupt])] * 2)  # (layers, positions, n)
     noised[1, 1] = clean - np.linspace(0.0, 0.6, 200)  # a spread: the CI must straddle the mean 0.3
-    rows = pd.DataFrame(effect_rows({"clean": clean, "corrupt": corrupt, "noised": noised}, 200, 0.95, bootstrap_seed=0))
+    rows = pd.DataFrame(
+        effect_rows({"clean": clean, "corrupt": corrupt, "noised": noised}, 200, 0.95, bootstrap_seed=0)
+    )
     at = rows.set_index(["layer", "position"])
     assert at.loc[(0, "h"), "effect"] == pytest.approx(0.0)
-    assert at.loc[(0, "r2"), "effect"] == pytest.approx(0.6) and at.loc[(0, "r2"), "share_of_total"] == pytest.approx(1.0)
+    assert at.loc[(0, "r2"), "effect"] == pytest.approx(0.6) and at.loc[(0, "r2"), "share_of_total"] == pytest.approx(
+        1.0
+    )
     assert at.loc[(0, "r1"), "share_of_total"] == pytest.approx(0.5)
     spread = at.loc[(1, "r1")]
     assert spread["ci_low"] < 0.3 < spread["ci_high"] and spread["effect"] == pytest.approx(0.3)
     assert spread["ci_high"] - spread["ci_low"] < 0.1
+
+
+def test_weight_norms_of_every_checkpoint_and_of_random_networks(composition_dir, trained_run):
+    """The total norm is the root of the sum of squares of every parameter; untrained networks give the null band."""
+    common = {"checkpoint_dir": trained_run / "checkpoints"}
+    norms = analyse("weight_norms", "tiny", "composition", composition_dir, {}, **common)["weight_norms"]
+    final = norms[norms["step"] == norms["step"].max()].set_index("module")
+    assert list(final.index) == ["total", "embeddings", "block_1", "block_2", "final_norm", "unembedding"]
+    store_ = CheckpointStore(trained_run / "checkpoints")
+    model = AutoModelForCausalLM.from_pretrained(store_.path(store_.complete_steps()[-1]))
+    total = sum(float(p.detach().pow(2).sum()) for p in model.parameters()) ** 0.5
+    assert final.loc["total", "norm"] == pytest.approx(total, rel=1e-6)
+    assert final.loc["total", "parameters"] == sum(p.numel() for p in model.parameters())
+    # Tied head: the output head is the token embedding, inside the embeddings' norm.
+    assert final.loc["unembedding", "norm"] <= final.loc["embeddings", "norm"]
+    assert set(norms["network"]) == {"step0", "trained"} and norms["norm"].gt(0).all()
+    nulls = analyse(
+        "weight_norms", "tiny", "composition", composition_dir, {"null_seeds": [1, 2]}, model_spec=TINY_MODEL
+    )
+    nulls = nulls["null_weight_norms"]
+    assert set(nulls["seed"]) == {1, 2} and set(nulls["network"]) == {"random_init"}
+    # Weight decay and training move the norm away from its initial value.
+    step0 = norms[(norms["step"] == 0) & (norms["module"] == "total")]["norm"].iloc[0]
+    assert final.loc["total", "norm"] != pytest.approx(step0, rel=1e-3)

@@ -25,8 +25,12 @@ pytestmark = pytest.mark.workflow
 REHEARSAL = "config/rehearsal.yaml"
 RESULTS = Path("results/rehearsal")
 RESUMED_RUN = "comp_phi18_wd0.1"
-STEMS = ("accuracy_curves", "logit_lens_comp_phi18_wd0.1", "logit_lens_cmp_phi7.2_wd0.1",
-         "causal_tracing_comp_phi18_wd0.1")
+STEMS = (
+    "accuracy_curves",
+    "logit_lens_comp_phi18_wd0.1",
+    "logit_lens_cmp_phi7.2_wd0.1",
+    "causal_tracing_comp_phi18_wd0.1",
+)
 
 
 def _job_costs_module():
@@ -39,12 +43,24 @@ def _job_costs_module():
 def _train_command(preset: dict, run_name: str, stop_after_step: int) -> list[str]:
     """The `grokstudy train` call of the workflow's train rule for this run, with an early stop."""
     return [
-        "grokstudy", "train",
-        "--run-params", json.dumps(job_settings.training(preset, run_name), sort_keys=True),
-        "--model-params", json.dumps(job_settings.model(preset, run_name), sort_keys=True),
-        "--data", str(RESULTS / "data" / preset["runs"][run_name]["dataset"]),
-        "--out", str(RESULTS / "runs" / run_name), "--checkpoints", str(RESULTS / "checkpoints" / run_name),
-        "--device", "cpu", "--threads", "1", "--stop-after-step", str(stop_after_step),
+        "grokstudy",
+        "train",
+        "--run-params",
+        json.dumps(job_settings.training(preset, run_name), sort_keys=True),
+        "--model-params",
+        json.dumps(job_settings.model(preset, run_name), sort_keys=True),
+        "--data",
+        str(RESULTS / "data" / preset["runs"][run_name]["dataset"]),
+        "--out",
+        str(RESULTS / "runs" / run_name),
+        "--checkpoints",
+        str(RESULTS / "checkpoints" / run_name),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--stop-after-step",
+        str(stop_after_step),
     ]
 
 
@@ -60,16 +76,31 @@ def rehearsal(tmp_path_factory):
     preset = config.load(REPO / REHEARSAL)
     started = time.perf_counter()
     dataset = preset["runs"][RESUMED_RUN]["dataset"]
-    run(repo, sys.executable, "-m", "snakemake", "--configfile", REHEARSAL, "--cores", "2",
-        str(RESULTS / "data" / dataset / "manifest.json"), extra_env=path)
+    run(
+        repo,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--configfile",
+        REHEARSAL,
+        "--cores",
+        "2",
+        str(RESULTS / "data" / dataset / "manifest.json"),
+        extra_env=path,
+    )
     interrupted = run(repo, *_train_command(preset, RESUMED_RUN, stop_after_step=1), extra_env=path)
     checkpoints_after_stop = sorted(p.name for p in (repo / RESULTS / "checkpoints" / RESUMED_RUN).glob("step_*"))
     run(repo, sys.executable, "-m", "snakemake", "--configfile", REHEARSAL, "--cores", "2", extra_env=path)
     seconds = time.perf_counter() - started
     table = job_costs.markdown_table(job_costs.read_costs(costs))
     print(f"\nrehearsal: {seconds:.0f} s wall in all\n{table}")
-    yield {"repo": repo, "interrupted": interrupted, "checkpoints_after_stop": checkpoints_after_stop,
-           "costs": job_costs.read_costs(costs), "preset": preset}
+    yield {
+        "repo": repo,
+        "interrupted": interrupted,
+        "checkpoints_after_stop": checkpoints_after_stop,
+        "costs": job_costs.read_costs(costs),
+        "preset": preset,
+    }
     shutil.rmtree(repo / RESULTS / "checkpoints")  # 2.2 GB that pytest would keep for three sessions
 
 
@@ -77,8 +108,9 @@ def test_rehearsal_keeps_the_paper_shapes():
     rehearsal, paper = config.load(REPO / REHEARSAL), config.load(REPO / "config/paper.yaml")
     assert rehearsal["models"] == paper["models"]
     for name, dataset in paper["datasets"].items():
-        assert {k: v for k, v in rehearsal["datasets"][name].items() if k != "max_eval_items"} == \
-            {k: v for k, v in dataset.items() if k != "max_eval_items"}
+        assert {k: v for k, v in rehearsal["datasets"][name].items() if k != "max_eval_items"} == {
+            k: v for k, v in dataset.items() if k != "max_eval_items"
+        }
     for name, run_settings in rehearsal["runs"].items():
         kept = ("dataset", "model", "seed", "batch_size", "lr", "betas", "weight_decay", "grad_clip")
         assert {k: run_settings[k] for k in kept} == {k: paper["runs"][name][k] for k in kept}

@@ -4,7 +4,8 @@ The first part is fast and needs no cluster. The end-to-end part (marked `workfl
 Debian's slurmctld and slurmd with one fake GPU (tests/slurm_cluster.py), runs smoke-preset jobs
 through `--profile profiles/slurm`, and compares their results with a run of the same targets on
 this machine in a separate copy of the repository, bit for bit. It is skipped, with the reason,
-where SLURM is missing and cannot be installed (not root, no apt-get).
+where SLURM is missing and GROKSTUDY_TEST_INSTALL_SLURM=1 is not set (or installing cannot work: not
+root, no apt-get), and where /etc/slurm holds a configuration these tests did not write.
 """
 
 import json
@@ -66,8 +67,14 @@ def test_runtime_is_steps_times_rate_times_margin_plus_a_fixed_allowance():
     "task, steps, measured_seconds",
     # Default-preset training jobs measured on the 2-core development VMs: an earlier single-seed
     # default (the first four) and the three-seed default of docs/default-world.md (the slowest seed).
-    [("composition", 6000, 1415), ("comparison", 3500, 1427), ("composition", 3000, 805), ("composition", 1500, 417),
-     ("composition", 5000, 842), ("comparison", 3500, 1017)],
+    [
+        ("composition", 6000, 1415),
+        ("comparison", 3500, 1427),
+        ("composition", 3000, 805),
+        ("composition", 1500, 417),
+        ("composition", 5000, 842),
+        ("comparison", 3500, 1017),
+    ],
 )
 def test_cpu_estimates_cover_the_measured_training_times(task, steps, measured_seconds):
     request = cluster.train_resources(steps, task, SMALL, "cpu", batch_size=512)
@@ -119,10 +126,13 @@ def test_a_runtime_request_below_the_estimate_names_the_rule_and_the_limit():
 
 
 def _train_needs(device: str = "cpu") -> cluster.RuleNeeds:
-    return cluster.training_needs(device, {
-        "comp_phi7.2_wd0.1": cluster.train_resources(6000, "composition", SMALL, device),
-        "cmp_phi7.2_wd0.1": cluster.train_resources(10_000, "comparison", SMALL, device),
-    })
+    return cluster.training_needs(
+        device,
+        {
+            "comp_phi7.2_wd0.1": cluster.train_resources(6000, "composition", SMALL, device),
+            "cmp_phi7.2_wd0.1": cluster.train_resources(10_000, "comparison", SMALL, device),
+        },
+    )
 
 
 def _forced(**rules: list[str]) -> dict:
@@ -150,30 +160,42 @@ def test_a_runtime_forced_on_the_command_line_is_checked_against_every_run():
 
 
 def test_a_forced_memory_limit_below_the_estimate_names_the_rule_and_the_estimate():
-    needs = {"train": _train_needs("cuda"), "probe_checkpoints": cluster.probe_needs("cpu", cluster.probe_resources("cpu"))}
+    needs = {
+        "train": _train_needs("cuda"),
+        "probe_checkpoints": cluster.probe_needs("cpu", cluster.probe_resources("cpu")),
+    }
     cluster.check_forced_resources(_forced(train=["mem_mb=16384"], probe_checkpoints=["mem=4GiB"]), needs)
     with pytest.raises(cluster.ClusterError) as short:
         cluster.check_forced_resources(_forced(train=["mem=8G"]), needs)
-    assert str(short.value).startswith("rule train[comp_phi7.2_wd0.1]: the memory limit of 8000 MB (mem_mb) is below "
-                                       "the estimated 13312 MB")
+    assert str(short.value).startswith(
+        "rule train[comp_phi7.2_wd0.1]: the memory limit of 8000 MB (mem_mb) is below the estimated 13312 MB"
+    )
     with pytest.raises(cluster.ClusterError, match=r"^rule probe_checkpoints: the memory limit of 2048 MB .* 4096 MB"):
         cluster.check_forced_resources(_forced(probe_checkpoints=["mem_mb=2048"]), needs)
 
 
 @pytest.mark.parametrize(
     "rule, preset_device, gpu, refused",
-    [("train", "cuda", 1, None), ("train", "auto", 1, None), ("train", "cpu", 0, None),
-     ("train", "cuda", 2, r"rule train: gpu=2 asks for 2 GPUs, above the limit of 1 per job"),
-     ("train", "cpu", 1, r"rule train: gpu=1 asks for a GPU, above the limit of 0 .*device: cpu.*sit idle"),
-     ("probe_null_networks", "cuda", 1, None),
-     ("probe_null_networks", "cuda", 4, r"rule probe_null_networks: gpu=4 asks for 4 GPUs, above the limit of 1"),
-     ("trace_causal_effects", "auto", 1, r"rule trace_causal_effects: gpu=1 .* limit of 0 .*device: cuda")],
+    [
+        ("train", "cuda", 1, None),
+        ("train", "auto", 1, None),
+        ("train", "cpu", 0, None),
+        ("train", "cuda", 2, r"rule train: gpu=2 asks for 2 GPUs, above the limit of 1 per job"),
+        ("train", "cpu", 1, r"rule train: gpu=1 asks for a GPU, above the limit of 0 .*device: cpu.*sit idle"),
+        ("probe_null_networks", "cuda", 1, None),
+        ("probe_null_networks", "cuda", 4, r"rule probe_null_networks: gpu=4 asks for 4 GPUs, above the limit of 1"),
+        ("trace_causal_effects", "auto", 1, r"rule trace_causal_effects: gpu=1 .* limit of 0 .*device: cuda"),
+    ],
 )
 def test_a_forced_gpu_must_be_one_the_job_computes_on(rule, preset_device, gpu, refused):
     probe_device = "cuda" if preset_device == "cuda" else "cpu"  # as common.smk's PROBE_DEVICE
-    needs = {"train": _train_needs(preset_device),
-             **{name: cluster.probe_needs(probe_device, cluster.probe_resources(probe_device))
-                for name in ("probe_checkpoints", "probe_null_networks", "trace_causal_effects")}}
+    needs = {
+        "train": _train_needs(preset_device),
+        **{
+            name: cluster.probe_needs(probe_device, cluster.probe_resources(probe_device))
+            for name in ("probe_checkpoints", "probe_null_networks", "trace_causal_effects")
+        },
+    }
     forced = _forced(**{rule: [f"gpu={gpu}"]})
     if refused is None:
         cluster.check_forced_resources(forced, needs)
@@ -193,8 +215,16 @@ def test_an_impossible_request_stops_the_workflow_before_anything_runs(tmp_path)
 
 @pytest.mark.parametrize(
     "text, minutes",
-    [("2-00:00:00", 2880), ("1-12", 2160), ("4:00:00", 240), ("30:00", 30), ("90", 90), ("0:30", 1),
-     ("infinite", None), ("UNLIMITED", None)],
+    [
+        ("2-00:00:00", 2880),
+        ("1-12", 2160),
+        ("4:00:00", 240),
+        ("30:00", 30),
+        ("90", 90),
+        ("0:30", 1),
+        ("infinite", None),
+        ("UNLIMITED", None),
+    ],
 )
 def test_slurm_time_limits_parse_to_minutes(text, minutes):
     assert cluster.parse_slurm_time(text) == minutes
@@ -214,7 +244,7 @@ def test_probes_follow_the_preset_device():
 
 def test_without_sbatch_submission_stops_with_a_clear_error():
     assert cluster.require_sbatch(which=lambda name: f"/usr/bin/{name}") == "/usr/bin/sbatch"
-    with pytest.raises(cluster.ClusterError, match="sbatch is not on PATH.*login node"):
+    with pytest.raises(cluster.ClusterError, match=r"sbatch is not on PATH.*login node"):
         cluster.require_sbatch(which=lambda name: None)
 
 
@@ -290,10 +320,14 @@ def test_profile_refuses_to_load_without_sbatch(monkeypatch, tmp_path):
 def test_jobs_carry_the_site_partition_and_account(tmp_path):
     """What Snakemake itself makes of the profile: every job of a dry run carries both settings."""
     repo = _train_anywhere(copy_tree(tmp_path / "study"))
-    extra = {"PATH": f"{_fake_sbatch(tmp_path / 'bin')}{os.pathsep}{env()['PATH']}",
-             "GROKSTUDY_SLURM_PARTITION": "gpu-a100", "GROKSTUDY_SLURM_ACCOUNT": "12345"}
-    result = _run_snakemake(repo, FIGURE, "--configfile", SMOKE, "--profile", SLURM_PROFILE, *TRAIN_ON_GPU, "-n",
-                            extra_env=extra)
+    extra = {
+        "PATH": f"{_fake_sbatch(tmp_path / 'bin')}{os.pathsep}{env()['PATH']}",
+        "GROKSTUDY_SLURM_PARTITION": "gpu-a100",
+        "GROKSTUDY_SLURM_ACCOUNT": "12345",
+    }
+    result = _run_snakemake(
+        repo, FIGURE, "--configfile", SMOKE, "--profile", SLURM_PROFILE, *TRAIN_ON_GPU, "-n", extra_env=extra
+    )
     jobs = [line for line in result.stdout.splitlines() if line.strip().startswith("resources:")]
     assert len(jobs) == len(_job_stats(result.stdout)) == 5
     assert all("slurm_partition=gpu-a100" in job and "slurm_account=12345" in job for job in jobs)
@@ -303,8 +337,9 @@ def test_jobs_carry_the_site_partition_and_account(tmp_path):
 # --- end to end on a real SLURM ------------------------------------------------------------------
 
 
-def _run_snakemake(cwd: Path, *args: str, extra_env: dict | None = None, check: bool = True,
-                   background_log: Path | None = None):
+def _run_snakemake(
+    cwd: Path, *args: str, extra_env: dict | None = None, check: bool = True, background_log: Path | None = None
+):
     """Snakemake in `cwd`; with `background_log`, started and returned at once, its output going there."""
     # The rules' `grokstudy` imports the copy's own code, not the working tree the virtual
     # environment was installed from: the runs compared below then share one snapshot of it.
@@ -316,8 +351,10 @@ def _run_snakemake(cwd: Path, *args: str, extra_env: dict | None = None, check: 
             return subprocess.Popen(command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT)
     result = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
-                             f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
     return result
 
 
@@ -326,7 +363,7 @@ def _job_stats(output: str) -> dict[str, int]:
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("job ") and line.rstrip().endswith("count"))
     stats = {}
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         name, _, count = line.strip().rpartition(" ")
         if name.strip() == "total" or not count.isdigit():
             break
@@ -378,9 +415,7 @@ def _shim(directory: Path) -> Path:
     real = Path(sys.executable).parent / "grokstudy"
     shim = directory / "grokstudy"
     shim.write_text(
-        "#!/bin/sh\n"
-        'env > "$GROKSTUDY_TEST_ENV_DUMP/$1.${SLURM_JOB_ID:-local}.$$.env"\n'
-        f'exec "{real}" "$@"\n'
+        f'#!/bin/sh\nenv > "$GROKSTUDY_TEST_ENV_DUMP/$1.${{SLURM_JOB_ID:-local}}.$$.env"\nexec "{real}" "$@"\n'
     )
     shim.chmod(0o755)
     return directory
@@ -403,12 +438,23 @@ class SlurmRepo:
         self.repo = _train_anywhere(_copy(snapshot, root))
         self.dumps = root / "environments"
         self.dumps.mkdir()
-        self.extra_env = {"PATH": f"{_shim(root / 'shim')}{os.pathsep}{env()['PATH']}",
-                          "GROKSTUDY_TEST_ENV_DUMP": str(self.dumps)}
+        self.extra_env = {
+            "PATH": f"{_shim(root / 'shim')}{os.pathsep}{env()['PATH']}",
+            "GROKSTUDY_TEST_ENV_DUMP": str(self.dumps),
+        }
 
     def snakemake(self, *args: str, background_log: Path | None = None, check: bool = True):
-        return _run_snakemake(self.repo, *args, "--profile", SLURM_PROFILE, *TRAIN_ON_GPU, *FAST_POLLING,
-                              extra_env=self.extra_env, background_log=background_log, check=check)
+        return _run_snakemake(
+            self.repo,
+            *args,
+            "--profile",
+            SLURM_PROFILE,
+            *TRAIN_ON_GPU,
+            *FAST_POLLING,
+            extra_env=self.extra_env,
+            background_log=background_log,
+            check=check,
+        )
 
 
 def _write_resume_preset(repo: Path) -> None:
@@ -447,8 +493,11 @@ def local_runs(snapshot, tmp_path_factory):
     """The targets of both cluster tests, computed locally in a separate copy, started at once."""
     repo = _copy(snapshot, tmp_path_factory.mktemp("local"))
     _write_resume_preset(repo)
-    runner = Background(repo, (FIGURE, "--configfile", SMOKE, "--cores", "1"),
-                        (RESUME_METRICS, "--configfile", RESUME_PRESET, "--cores", "1"))
+    runner = Background(
+        repo,
+        (FIGURE, "--configfile", SMOKE, "--cores", "1"),
+        (RESUME_METRICS, "--configfile", RESUME_PRESET, "--cores", "1"),
+    )
     runner.start()
     return runner
 
@@ -504,8 +553,10 @@ def test_smoke_chain_through_slurm_with_a_gpu_for_training(slurm_cluster, snapsh
     assert (slurm.repo / SMOKE_METRICS).read_bytes() == (local / SMOKE_METRICS).read_bytes()
     figure_table = FIGURE.replace(".png", ".csv")
     assert (slurm.repo / figure_table).read_bytes() == (local / figure_table).read_bytes()
-    print(f"\nsmoke chain through SLURM: {seconds:.0f} s for {sum(stats.values())} jobs; "
-          f"cluster set-up {slurm_cluster.timings}; local runs {local_runs.seconds} s")
+    print(
+        f"\nsmoke chain through SLURM: {seconds:.0f} s for {sum(stats.values())} jobs; "
+        f"cluster set-up {slurm_cluster.timings}; local runs {local_runs.seconds} s"
+    )
 
 
 @pytest.mark.workflow
@@ -547,8 +598,10 @@ def test_cancelled_training_job_resumes_from_checkpoint(slurm_cluster, snapshot,
     # And ended with the metrics of an uninterrupted local run, bit for bit.
     local = local_runs.result()
     assert (slurm.repo / RESUME_METRICS).read_bytes() == (local / RESUME_METRICS).read_bytes()
-    print(f"\ncancel and resume through SLURM: {seconds:.0f} s; cancelled at step >= {newest_at_cancel}, "
-          f"resumed from {summary['resumed_from_step']}")
+    print(
+        f"\ncancel and resume through SLURM: {seconds:.0f} s; cancelled at step >= {newest_at_cancel}, "
+        f"resumed from {summary['resumed_from_step']}"
+    )
 
 
 @pytest.mark.workflow
@@ -578,5 +631,5 @@ def test_a_gpu_preset_without_a_gpu_is_refused_unless_a_cluster_runs_the_jobs():
     cluster.require_gpu_for("paper", "cpu", {}, gpu_visible=lambda: False)
     cluster.require_gpu_for("paper", "cuda", {}, gpu_visible=lambda: True)
     cluster.require_gpu_for("paper", "cuda", {cluster.SUBMIT_MARK: "1"}, gpu_visible=lambda: False)
-    with pytest.raises(cluster.ClusterError, match="no NVIDIA GPU.*config/rehearsal.yaml"):
+    with pytest.raises(cluster.ClusterError, match=r"no NVIDIA GPU.*config/rehearsal\.yaml"):
         cluster.require_gpu_for("paper", "cuda", {}, gpu_visible=lambda: False)

@@ -6,7 +6,7 @@ from grokstudy.data import store
 def test_tokenizer_round_trip(composition_dir):
     tokenizer = AutoTokenizer.from_pretrained(composition_dir / store.TOKENIZER_DIR)
     frame = store.read_train(composition_dir)
-    for prompt in list(frame["prompt"].iloc[[0, -1]]) + ["<e_3> <r_7> <r_1>"]:
+    for prompt in [*list(frame["prompt"].iloc[[0, -1]]), "<e_3> <r_7> <r_1>"]:
         ids = tokenizer(prompt)["input_ids"]
         assert len(ids) == len(prompt.split(" ")), "one id per prompt token, no BOS or EOS"
         assert tokenizer.unk_token_id not in ids

@@ -1,4 +1,5 @@
 import json
+import re
 import threading
 
 import pandas as pd
@@ -15,6 +16,7 @@ from grokstudy.training import schedule
 from grokstudy.training.checkpoints import CheckpointStore, verify
 from grokstudy.training.loop import train_run
 from tests.conftest import TINY_MODEL, TINY_RUN
+import itertools
 
 
 def test_checkpoint_schedule_is_dense_early_and_ends_at_the_last_step():
@@ -22,7 +24,7 @@ def test_checkpoint_schedule_is_dense_early_and_ends_at_the_last_step():
     assert steps[0] == 0 and steps[-1] == 10_000
     early = [s for s in steps if s <= 1000]
     assert len(early) >= 10
-    gaps = [b - a for a, b in zip(steps, steps[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(steps)]
     assert gaps[-1] > gaps[1], "later checkpoints are sparser"
 
 
@@ -34,7 +36,7 @@ def test_learning_rate_warms_up_then_stays_constant():
 
 def test_padding_does_not_change_the_answer(composition_dir):
     tokenizer = AutoTokenizer.from_pretrained(composition_dir / store.TOKENIZER_DIR)
-    from grokstudy.model import build_model
+    from grokstudy.models import build_model
 
     model = build_model(TINY_MODEL, tokenizer, seed=0).eval()
     frame = store.read_train(composition_dir)
@@ -53,7 +55,13 @@ def test_loss_falls(trained_run):
     assert {"step", "split", "accuracy", "loss"} <= set(metrics.columns)
     atomic = metrics[metrics["split"] == "atomic_id"].sort_values("step")
     assert atomic["loss"].iloc[-1] < atomic["loss"].iloc[0] - 0.2
-    assert set(metrics["split"]) >= {"atomic_id", "atomic_ood", "train_inferred", "test_inferred_id", "test_inferred_ood"}
+    assert set(metrics["split"]) >= {
+        "atomic_id",
+        "atomic_ood",
+        "train_inferred",
+        "test_inferred_id",
+        "test_inferred_ood",
+    }
 
 
 def test_interrupted_run_resumes_to_identical_numbers(composition_dir, trained_run, tmp_path):
@@ -64,7 +72,9 @@ def test_interrupted_run_resumes_to_identical_numbers(composition_dir, trained_r
     (tmp_path / "checkpoints" / ".partial-step_00000099").mkdir()
     resumed = train_run(TINY_RUN, TINY_MODEL, composition_dir, tmp_path, device="cpu", progress=False)
     assert resumed["resumed_from_step"] == first["interrupted_at"]
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "metrics.parquet"), pd.read_parquet(trained_run / "metrics.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "metrics.parquet"), pd.read_parquet(trained_run / "metrics.parquet")
+    )
     last = CheckpointStore(trained_run / "checkpoints").complete_steps()[-1]
     a = load_file(trained_run / "checkpoints" / f"step_{last:08d}" / "model.safetensors")
     b = load_file(tmp_path / "checkpoints" / f"step_{last:08d}" / "model.safetensors")
@@ -86,7 +96,7 @@ def test_checkpoint_loads_with_plain_transformers_and_reproduces_accuracy(compos
     frame = store.read_eval(composition_dir)["atomic_id"]
     with torch.no_grad():
         correct = 0
-        for prompt, answer in zip(frame["prompt"], frame["answer"]):
+        for prompt, answer in zip(frame["prompt"], frame["answer"], strict=True):
             ids = torch.tensor([tokenizer(prompt)["input_ids"]])
             correct += tokenizer.convert_ids_to_tokens(int(model(input_ids=ids).logits[0, -1].argmax())) == answer
     metrics = pd.read_parquet(trained_run / "metrics.parquet")
@@ -133,13 +143,13 @@ def test_corrupt_checkpoint_is_detected_and_named(trained_run, tmp_path):
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with pytest.raises(CorruptArtifactError, match="model.safetensors"):
+    with pytest.raises(CorruptArtifactError, match=re.escape("model.safetensors")):
         verify(copy)
 
 
 def test_background_checkpoint_holds_the_state_at_submission(composition_dir, tmp_path):
     """Training goes on while a checkpoint is written: later updates must not leak into it."""
-    from grokstudy.model import build_model
+    from grokstudy.models import build_model
     from grokstudy.training.checkpoint_writer import BackgroundCheckpointWriter
     from grokstudy.training.checkpoints import ANALYSIS_DTYPE, OPTIMIZER_STATE
 
@@ -176,7 +186,7 @@ def test_background_checkpoint_holds_the_state_at_submission(composition_dir, tm
 
 
 def test_a_failed_background_write_is_raised(composition_dir, tmp_path):
-    from grokstudy.model import build_model
+    from grokstudy.models import build_model
     from grokstudy.training.checkpoint_writer import BackgroundCheckpointWriter
 
     tokenizer = AutoTokenizer.from_pretrained(composition_dir / store.TOKENIZER_DIR)
@@ -196,12 +206,13 @@ def _groups(optimizer) -> tuple[set[int], set[int]]:
 
 @pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
 def test_embedding_weight_decay_false_moves_the_embeddings_to_the_no_decay_group(composition_dir, tied):
-    from grokstudy.model import build_model
+    from grokstudy.models import build_model, embedding_parameters
     from grokstudy.training.optim import build_optimizer
 
     tokenizer = AutoTokenizer.from_pretrained(composition_dir / store.TOKENIZER_DIR)
     model = build_model({**TINY_MODEL, "tie_embeddings": tied}, tokenizer, seed=0)
-    token, position = model.get_input_embeddings().weight, dict(model.named_parameters())["transformer.wpe.weight"]
+    token, position = embedding_parameters(model)
+    assert token is model.get_input_embeddings().weight and position.shape[0] == model.config.max_position_embeddings
     head = model.get_output_embeddings().weight
     every = {id(p) for p in model.parameters()}
 
@@ -214,7 +225,7 @@ def test_embedding_weight_decay_false_moves_the_embeddings_to_the_no_decay_group
 
 
 def test_init_std_reaches_the_config_and_the_initial_weights(composition_dir):
-    from grokstudy.model import build_model
+    from grokstudy.models import build_model
 
     tokenizer = AutoTokenizer.from_pretrained(composition_dir / store.TOKENIZER_DIR)
     default = build_model(TINY_MODEL, tokenizer, seed=0)
@@ -225,7 +236,7 @@ def test_init_std_reaches_the_config_and_the_initial_weights(composition_dir):
 
 
 def test_an_untied_head_trains_resumes_and_reloads_as_its_own_tensor(composition_dir, tmp_path):
-    from grokstudy.probes.logit_lens import layer_logits
+    from grokstudy.analyses.logit_lens import layer_logits
 
     untied = {**TINY_MODEL, "tie_embeddings": False}
     whole, parts = tmp_path / "whole", tmp_path / "parts"
@@ -233,7 +244,9 @@ def test_an_untied_head_trains_resumes_and_reloads_as_its_own_tensor(composition
     first = train_run(TINY_RUN, untied, composition_dir, parts, device="cpu", progress=False, stop_after_step=25)
     resumed = train_run(TINY_RUN, untied, composition_dir, parts, device="cpu", progress=False)
     assert resumed["resumed_from_step"] == first["interrupted_at"]
-    pd.testing.assert_frame_equal(pd.read_parquet(parts / "metrics.parquet"), pd.read_parquet(whole / "metrics.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(parts / "metrics.parquet"), pd.read_parquet(whole / "metrics.parquet")
+    )
 
     store_ = CheckpointStore(whole / "checkpoints")
     path = store_.path(store_.complete_steps()[-1])

@@ -19,8 +19,14 @@ def smoke_repo(smoke_author) -> Path:
 
 def test_smoke_preset_produces_every_figure_and_the_report(smoke_repo):
     results = smoke_repo / "results" / "smoke"
-    stems = ["accuracy_curves", "phi_sweep", "weight_decay", "logit_lens_comp_phi7.2_wd0.5", "logit_lens_cmp_phi7.2_wd0.1",
-             "causal_tracing_comp_phi7.2_wd0.5"]
+    stems = [
+        "accuracy_curves",
+        "phi_sweep",
+        "weight_decay",
+        "logit_lens_comp_phi7.2_wd0.5",
+        "logit_lens_cmp_phi7.2_wd0.1",
+        "causal_tracing_comp_phi7.2_wd0.5",
+    ]
     for stem in stems:
         for ext in ("png", "pdf", "csv"):
             path = results / "figures" / f"{stem}.{ext}"
@@ -50,7 +56,13 @@ def test_snakemake_report_holds_every_figure_with_its_caption(smoke_repo, tmp_pa
     page = tmp_path / "report.html"
     snakemake(smoke_repo, "--report", str(page), "--configfile", "config/smoke.yaml")
     text = page.read_text()
-    for stem in ("accuracy_curves", "phi_sweep", "weight_decay", "logit_lens_comp_phi7.2_wd0.5", "causal_tracing_comp_phi7.2_wd0.5"):
+    for stem in (
+        "accuracy_curves",
+        "phi_sweep",
+        "weight_decay",
+        "logit_lens_comp_phi7.2_wd0.5",
+        "causal_tracing_comp_phi7.2_wd0.5",
+    ):
         assert f"{stem}.png" in text, stem
     assert "inferred/atomic ratio phi" in text  # the caption of workflow/report/phi_sweep.rst
 
@@ -72,16 +84,31 @@ BAD_PRESETS = {
     "phi out of range": (lambda text: text.replace("phi: 3.6", "phi: 40.0"), "datasets.composition_phi3.6.phi"),
     "empty file": (lambda text: "{}\n", "is empty"),
     "run named ..": (lambda text: text.replace("  comp_phi3.6_wd0.1:", "  ..:"), "the name '..'"),
-    "run given twice": (lambda text: text.replace("  comp_phi3.6_wd0.1: {dataset: composition_phi3.6}",
-                                                  "  comp_phi3.6_wd0.1: {dataset: composition_phi3.6}\n"
-                                                  "  comp_phi3.6_wd0.1: {dataset: composition}"), "given twice"),
+    "run given twice": (
+        lambda text: text.replace(
+            "  comp_phi3.6_wd0.1: {dataset: composition_phi3.6}",
+            "  comp_phi3.6_wd0.1: {dataset: composition_phi3.6}\n  comp_phi3.6_wd0.1: {dataset: composition}",
+        ),
+        "given twice",
+    ),
     "comparison claim on a composition run": (
-        lambda text: text.replace("comparison_run: cmp_phi7.2_wd0.1", "comparison_run: comp_phi7.2_wd0.1"), "claims.comparison_run"),
+        lambda text: text.replace("comparison_run: cmp_phi7.2_wd0.1", "comparison_run: comp_phi7.2_wd0.1"),
+        "claims.comparison_run",
+    ),
     "phi sweep with one phi": (
-        lambda text: text.replace("phi_sweep: {runs: [comp_phi7.2_wd0.1, comp_phi3.6_wd0.1]}", "phi_sweep: {runs: [comp_phi7.2_wd0.1]}"),
-        "figures.phi_sweep.runs"),
-    "alias bomb": (lambda text: "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)) + "name: *a8\n", "YAML aliases"),
+        lambda text: text.replace(
+            "phi_sweep: {runs: [comp_phi7.2_wd0.1, comp_phi3.6_wd0.1]}", "phi_sweep: {runs: [comp_phi7.2_wd0.1]}"
+        ),
+        "figures.phi_sweep.runs",
+    ),
+    "alias bomb": (
+        lambda text: (
+            "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9))
+            + "name: *a8\n"
+        ),
+        "YAML aliases",
+    ),
 }
 
 

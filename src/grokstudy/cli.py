@@ -60,76 +60,115 @@ def train_arguments(p):
 def train(args) -> None:
     from grokstudy.training.loop import train_run
 
-    result = train_run(args.run_params, args.model_params, args.data, args.out, args.checkpoints, device=args.device,
-                       threads=args.threads, stop_after_step=args.stop_after_step)
+    result = train_run(
+        args.run_params,
+        args.model_params,
+        args.data,
+        args.out,
+        args.checkpoints,
+        device=args.device,
+        threads=args.threads,
+        stop_after_step=args.stop_after_step,
+    )
     print(json.dumps(result.get("final", result)))
 
 
-def _probe_common(p):
+def _analysis_common(p):
+    p.add_argument("--module", required=True, help="the analysis module (its registry row names it)")
+    p.add_argument("--tables", nargs="+", required=True, help="the tables it writes, in OUT_DIR/<table>.parquet")
     p.add_argument("--run", required=True)
+    p.add_argument("--task", required=True, choices=TASK_CHOICES)
     p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--probes", type=_json, required=True, help="the probe settings this job uses, as JSON")
+    p.add_argument("--settings", type=_json, required=True, help="the probe settings this job reads, as JSON")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu", choices=DEVICE_CHOICES, help="where the networks run (fp32 either way)")
+    p.add_argument("--out-dir", type=Path, required=True)
 
 
-def probe_arguments(p):
-    _probe_common(p)
-    p.add_argument("--task", required=True, choices=TASK_CHOICES)
-    p.add_argument("--run-dir", type=Path, required=True)
-    p.add_argument("--checkpoints", type=Path, default=None, help="default: RUN_DIR/checkpoints")
-    p.add_argument("--out-lens", type=Path, required=True)
-    p.add_argument("--out-accuracy", type=Path, required=True)
-
-
-def probe(args) -> None:
-    from grokstudy.probes.run_probes import probe_and_write
-
-    gap, checkpoints = probe_and_write(args.run, args.task, args.run_dir, args.data, args.probes, args.threads,
-                                       args.checkpoints, args.out_lens, args.out_accuracy, device=args.device)
-    print(f"probed {checkpoints} checkpoints; max |reloaded - logged accuracy| = {gap:.2e}")
-
-
-def _null_networks_common(p):
-    """Jobs that also build random-init networks of the run's model, and write one table."""
-    _probe_common(p)
-    p.add_argument("--model-params", type=_json, required=True)
-    p.add_argument("--out", type=Path, required=True)
-
-
-def probe_null_arguments(p):
-    _null_networks_common(p)
-    p.add_argument("--task", required=True, choices=TASK_CHOICES)
-
-
-def probe_null(args) -> None:
-    from grokstudy.probes.run_probes import probe_nulls_and_write
-
-    probe_nulls_and_write(args.run, args.task, args.model_params, args.data, args.probes, args.threads, args.out,
-                          device=args.device)
-
-
-def trace_arguments(p):
-    _null_networks_common(p)
+def analyze_arguments(p):
+    _analysis_common(p)
     p.add_argument("--checkpoints", type=Path, required=True)
-    p.add_argument("--out-queries", type=Path, required=True, help="the per-query table of the run's checkpoints")
+    p.add_argument(
+        "--run-dir", type=Path, required=True, help="the run's summary (and metrics, for analyses that read them)"
+    )
 
 
-def trace(args) -> None:
-    from grokstudy.probes.run_probes import trace_and_write
+def _print_summary(module_name: str, frames: dict) -> None:
+    """The module's own summary of its tables when it has one, else their sizes."""
+    import importlib
 
-    final = trace_and_write(args.run, args.model_params, args.data, args.probes, args.checkpoints, args.threads, args.out,
-                            args.out_queries, device=args.device)
-    print(final.to_string())
+    module = importlib.import_module(module_name)
+    if hasattr(module, "summary"):
+        print(module.summary(frames))
+    else:
+        print(", ".join(f"{name}: {len(frame)} rows" for name, frame in frames.items()))
+
+
+def analyze(args) -> None:
+    from grokstudy import provenance
+    from grokstudy.analyses import runner
+
+    job = runner.make_job(
+        args.run, args.task, args.data, args.settings, args.device, args.threads, run_dir=args.run_dir
+    )
+    frames = runner.analyse_checkpoints(args.module, job, args.checkpoints, tuple(args.tables))
+    meta = {
+        "settings": args.settings,
+        "versions": provenance.versions(),
+        "run_fingerprint": runner.run_fingerprint(args.run_dir),
+    }
+    runner.write_tables(frames, args.out_dir, meta)
+    _print_summary(args.module, frames)
+
+
+def analyze_nulls_arguments(p):
+    _analysis_common(p)
+    p.add_argument(
+        "--model-params", type=_json, required=True, help="the run's model, of which null networks are built"
+    )
+
+
+def analyze_nulls(args) -> None:
+    from grokstudy import provenance
+    from grokstudy.analyses import runner
+
+    job = runner.make_job(
+        args.run, args.task, args.data, args.settings, args.device, args.threads, model_spec=args.model_params
+    )
+    frames = runner.analyse_nulls(args.module, job, tuple(args.tables))
+    meta = {"settings": args.settings, "model_params": args.model_params, "versions": provenance.versions()}
+    runner.write_tables(frames, args.out_dir, meta)
+    print(", ".join(f"{name}: {len(frame)} rows" for name, frame in frames.items()))
+
+
+def analysis_figure_arguments(p):
+    p.add_argument("--draw", required=True, help="module:function drawing the figure (its registry row names it)")
+    p.add_argument("--inputs", nargs="+", required=True, metavar="TABLE=PATH")
+    p.add_argument("--dpi", type=int, default=150)
+    p.add_argument("--out-prefix", type=Path, required=True)
+
+
+def analysis_figure(args) -> None:
+    from grokstudy.figures.analysis import draw
+
+    inputs = dict(item.split("=", 1) for item in args.inputs)
+    draw(args.draw, {name: Path(path) for name, path in inputs.items()}, args.dpi, args.out_prefix)
 
 
 def figure_arguments(p):
     from grokstudy.config.model import CURVE_FIGURES
 
-    p.add_argument("kind", choices=[*CURVE_FIGURES, "logit_lens", "causal_tracing"])
+    p.add_argument("kind", choices=CURVE_FIGURES)
     p.add_argument("--inputs", type=Path, nargs="+", required=True)
-    p.add_argument("--baselines", type=Path, nargs="*", default=[], help="curve figures: the runs' datasets' baselines.json")
-    p.add_argument("--labels", type=_json, default=[], help="accuracy curves: per run in order, its task, phi and weight decay (JSON)")
+    p.add_argument(
+        "--baselines", type=Path, nargs="*", default=[], help="curve figures: the runs' datasets' baselines.json"
+    )
+    p.add_argument(
+        "--labels",
+        type=_json,
+        default=[],
+        help="accuracy curves: per run in order, its task, phi and weight decay (JSON)",
+    )
     p.add_argument("--dpi", type=int, default=150)
     p.add_argument("--step-axis", choices=["log", "linear"], default="log", help="accuracy curves only")
     p.add_argument("--out-prefix", type=Path, required=True)
@@ -146,7 +185,9 @@ def claims_arguments(p):
     p.add_argument("--metrics", type=Path, nargs="+", required=True)
     p.add_argument("--lens", type=Path, nargs="*", default=[])
     p.add_argument("--causal", type=Path, nargs="*", default=[], help="per-query causal tracing tables")
-    p.add_argument("--baselines", type=Path, nargs="+", required=True, help="the baselines.json of every dataset the runs use")
+    p.add_argument(
+        "--baselines", type=Path, nargs="+", required=True, help="the baselines.json of every dataset the runs use"
+    )
     p.add_argument("--out", type=Path, required=True)
 
 
@@ -175,7 +216,9 @@ def report(args) -> None:
     from grokstudy import report as study_report
 
     captions = study_report.read_captions(args.captions)
-    study_report.build(args.name, args.description, args.figures, captions, pd.read_csv(args.claims), args.runs, args.out)
+    study_report.build(
+        args.name, args.description, args.figures, captions, pd.read_csv(args.claims), args.runs, args.out
+    )
 
 
 def _preset_arguments(p):
@@ -203,8 +246,13 @@ def seal(args) -> None:
 
 def restore_arguments(p):
     _preset_arguments(p)
-    p.add_argument("--only", nargs="+", metavar="CLASS", default=None,
-                   help="pull only these classes (and what they need), e.g. --only figures probes")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="CLASS",
+        default=None,
+        help="pull only these classes (and what they need), e.g. --only figures probes",
+    )
 
 
 def restore(args) -> None:
@@ -217,21 +265,37 @@ def restore(args) -> None:
 def bench_arguments(p):
     _preset_arguments(p)
     p.add_argument("--run", required=True, help="the run whose model, data and batch size are measured")
-    p.add_argument("--loops", nargs="+", default=["reference", "fast", "fast-concurrent"],
-                   choices=["reference", "fast", "fast-concurrent"])
+    p.add_argument(
+        "--loops",
+        nargs="+",
+        default=["reference", "fast", "fast-concurrent"],
+        choices=["reference", "fast", "fast-concurrent"],
+    )
     p.add_argument("--steps", type=int, default=30, help="timed steps per loop")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--processes", type=int, default=2, help="processes for fast-concurrent")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    p.add_argument("--compile", action="store_true", help="capture the fast step with torch.compile (the preset's setting otherwise)")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="capture the fast step with torch.compile (the preset's setting otherwise)",
+    )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results.csv"))
 
 
 def bench(args) -> None:
     from grokstudy.benchmark.measure import append_rows, benchmark
 
-    rows = benchmark(args.configfile, args.run, args.loops, args.steps, args.warmup, args.processes, args.device,
-                     compile=args.compile)
+    rows = benchmark(
+        args.configfile,
+        args.run,
+        args.loops,
+        args.steps,
+        args.warmup,
+        args.processes,
+        args.device,
+        compile=args.compile,
+    )
     append_rows(args.out, rows)
     print(f"appended {len(rows)} rows to {args.out}")
 
@@ -247,10 +311,10 @@ COMMANDS = (
     ("validate", "check a preset before any job runs", validate_arguments, validate),
     ("prepare", "generate one dataset", prepare_arguments, prepare),
     ("train", "train (or resume) one run", train_arguments, train),
-    ("probe", "probe every checkpoint of a run", probe_arguments, probe),
-    ("probe-null", "probe randomly initialized networks", probe_null_arguments, probe_null),
-    ("trace", "causal tracing of every checkpoint of a composition run, and of null networks", trace_arguments, trace),
-    ("figure", "draw one figure", figure_arguments, figure),
+    ("analyze", "run one analysis over every checkpoint of a run", analyze_arguments, analyze),
+    ("analyze-nulls", "run one analysis on its null networks", analyze_nulls_arguments, analyze_nulls),
+    ("figure", "draw one accuracy-curve figure", figure_arguments, figure),
+    ("analysis-figure", "draw one analysis's figure of a run", analysis_figure_arguments, analysis_figure),
     ("claims", "check the paper's claims against this preset's results", claims_arguments, claims),
     ("report", "assemble the HTML report", report_arguments, report),
     ("seal", "record an up-to-date preset's artifacts in DVC and push them (author)", _preset_arguments, seal),

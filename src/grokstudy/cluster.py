@@ -6,10 +6,9 @@ are the executor plugin's resource names: `runtime` (minutes, becomes `sbatch -t
 inside the job so the step sees CUDA_VISIBLE_DEVICES).
 
 Training time is estimated as steps x seconds per step x a safety margin, plus a fixed allowance
-for start-up, evaluation and checkpoints. The CPU rates were measured (README, "Default preset
-results"): on one thread of a 2-core AMD EPYC VM the default preset's model (d = 128, 4 layers,
-batch 512) trains composition at 0.24 s/step and comparison, whose prompts are longer, at
-0.41 s/step. Other model sizes scale with layers x d_model^2 x batch size.
+for start-up, evaluation and checkpoints. The CPU rates are measured (the numbers and the machine:
+docs/cluster.md). Other model sizes scale with the architecture's forward cost (grokstudy.models)
+x batch size.
 
 GPU rates have NOT been measured. GPU_SECONDS_PER_STEP is a deliberately generous guess for the
 paper's model (d = 768, 8 layers, batch 512); measure yours (`grokstudy bench --device cuda`)
@@ -28,7 +27,9 @@ import subprocess
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 
-# Measured: seconds per training step, one CPU thread, reference model below (README).
+from grokstudy import models
+
+# Seconds per training step on one CPU thread for the reference model below (measured: docs/cluster.md).
 CPU_SECONDS_PER_STEP = {"composition": 0.24, "comparison": 0.41}
 CPU_REFERENCE = {"d_model": 128, "layers": 4, "batch_size": 512}
 # Not measured: a conservative guess for one GPU, reference model below.
@@ -37,7 +38,7 @@ GPU_REFERENCE = {"d_model": 768, "layers": 8, "batch_size": 512}
 SAFETY_MARGIN = 1.5
 # Start-up (imports, data, CUDA context, torch.compile), evaluations and checkpoint writes.
 FIXED_MINUTES = 10
-# Host memory: the measured peak of a default-preset training process is 0.63 GB; a CUDA context,
+# Host memory: a CPU training process of the default preset stays well inside the base; a CUDA context,
 # pinned buffers and torch.compile's worker processes add several GB on a GPU node.
 CPU_BASE_MB = 2048
 GPU_BASE_MB = 12288
@@ -55,12 +56,12 @@ class ClusterError(RuntimeError):
 
 
 def _step_cost(model_params: Mapping, batch_size: int) -> float:
-    return model_params["layers"] * model_params["d_model"] ** 2 * batch_size
+    return models.forward_cost(model_params) * batch_size
 
 
 def parameter_count(model_params: Mapping) -> int:
-    """Transformer blocks only (12 d^2 per layer); embeddings are small next to them here."""
-    return 12 * model_params["layers"] * model_params["d_model"] ** 2
+    """Transformer blocks only; embeddings are small next to them here."""
+    return models.trunk_parameters(model_params)
 
 
 def uses_gpu(device: str) -> bool:
@@ -178,8 +179,9 @@ TRAIN_RUNTIME_BASIS = (
 )
 
 
-def check_runtime(rule: str, requested: int, estimated: int, limit: int | None = None, *,
-                  basis: str = TRAIN_RUNTIME_BASIS) -> None:
+def check_runtime(
+    rule: str, requested: int, estimated: int, limit: int | None = None, *, basis: str = TRAIN_RUNTIME_BASIS
+) -> None:
     """Raise ClusterError when a job would be killed before it can finish.
 
     `requested` is the runtime the job asks for (minutes), `estimated` what it needs (by
@@ -261,21 +263,29 @@ class RuleNeeds:
 
 def training_needs(device: str, estimates: Mapping[str, Mapping[str, int]]) -> RuleNeeds:
     """`train`: the preset's device, and `train_resources` per run."""
-    return RuleNeeds(device, estimates, {
-        "runtime": TRAIN_RUNTIME_BASIS,
-        "mem_mb": f"{CPU_BASE_MB} MB, or {GPU_BASE_MB} MB with a GPU, plus {BYTES_PER_PARAMETER} bytes per "
-                  "parameter, rounded up to whole GiB",
-        "gpu": "the preset says device: cpu",
-    })
+    return RuleNeeds(
+        device,
+        estimates,
+        {
+            "runtime": TRAIN_RUNTIME_BASIS,
+            "mem_mb": f"{CPU_BASE_MB} MB, or {GPU_BASE_MB} MB with a GPU, plus {BYTES_PER_PARAMETER} bytes per "
+            "parameter, rounded up to whole GiB",
+            "gpu": "the preset says device: cpu",
+        },
+    )
 
 
 def probe_needs(device: str, estimate: Mapping[str, int]) -> RuleNeeds:
     """Probes and causal tracing: the probes' device, and one `probe_resources` for every job."""
-    return RuleNeeds(device, {None: estimate}, {
-        "runtime": "the probes' allowance for a first attempt; their cost at paper scale has not been measured",
-        "mem_mb": f"{PROBE_CPU_MB} MB, or {GPU_BASE_MB} MB with a GPU",
-        "gpu": "probes compute on a GPU only when the preset says device: cuda",
-    })
+    return RuleNeeds(
+        device,
+        {None: estimate},
+        {
+            "runtime": "the probes' allowance for a first attempt; their cost at paper scale has not been measured",
+            "mem_mb": f"{PROBE_CPU_MB} MB, or {GPU_BASE_MB} MB with a GPU",
+            "gpu": "probes compute on a GPU only when the preset says device: cuda",
+        },
+    )
 
 
 def check_forced_resources(overrides: Mapping, needs: Mapping[str, RuleNeeds]) -> None:
@@ -317,12 +327,21 @@ def local_gpu_visible(which: Callable[[str], str | None] = shutil.which) -> bool
     return listed.returncode == 0 and "GPU" in listed.stdout
 
 
-def require_gpu_for(preset: str, device: str, environ: Mapping[str, str], gpu_visible: Callable[[], bool]) -> None:
-    """A preset that asks for CUDA, run on this machine, needs a GPU here: say so before any job runs."""
+def missing_gpu(preset: str, device: str, environ: Mapping[str, str], gpu_visible: Callable[[], bool]) -> str | None:
+    """Why a preset that asks for CUDA cannot execute on this machine, or None when it can (or a
+    cluster runs its jobs). Planning never asks: only executing jobs needs the hardware."""
     if device != "cuda" or environ.get(SUBMIT_MARK) or gpu_visible():
-        return
-    raise ClusterError(
+        return None
+    return (
         f"preset '{preset}' sets device: cuda, and this machine has no NVIDIA GPU (nvidia-smi lists none), so "
         "nothing was run. Run it on a GPU machine, or submit it to a cluster with --profile profiles/slurm. "
-        "On this machine, --configfile config/rehearsal.yaml runs the paper's worlds and model for a few steps on the CPU."
+        "On this machine, --configfile config/rehearsal.yaml runs the paper's worlds and model for a few steps "
+        "on the CPU."
     )
+
+
+def require_gpu_for(preset: str, device: str, environ: Mapping[str, str], gpu_visible: Callable[[], bool]) -> None:
+    """Raise ClusterError with `missing_gpu`'s reason when there is one."""
+    reason = missing_gpu(preset, device, environ, gpu_visible)
+    if reason:
+        raise ClusterError(reason)

@@ -14,8 +14,10 @@ class CorruptArtifactError(RuntimeError):
 
     @classmethod
     def mismatch(cls, path, expected: str, actual: str, recorded_in, way_out: str) -> "CorruptArtifactError":
-        return cls(f"{path} is corrupt: its sha256 is {actual}, but {recorded_in} records {expected}."
-                   f" Nothing was computed from it; {way_out}")
+        return cls(
+            f"{path} is corrupt: its sha256 is {actual}, but {recorded_in} records {expected}."
+            f" Nothing was computed from it; {way_out}"
+        )
 
     @classmethod
     def unrecorded(cls, path, recorded_in, why: str, way_out: str) -> "CorruptArtifactError":

@@ -52,8 +52,18 @@ class CheckPlan:
 
 
 def paper_plan(device: str, budget_s: float = 450, glimpse_s: float = 240) -> CheckPlan:
-    return CheckPlan(PAPER_PRESET, device, False, budget_s, bench_steps=100, bench_warmup=10, processes=2,
-                     glimpse_s=glimpse_s, eval_every=1000, max_steps=None)
+    return CheckPlan(
+        PAPER_PRESET,
+        device,
+        False,
+        budget_s,
+        bench_steps=100,
+        bench_warmup=10,
+        processes=2,
+        glimpse_s=glimpse_s,
+        eval_every=1000,
+        max_steps=None,
+    )
 
 
 def tiny_preset(paper: dict) -> dict:
@@ -61,27 +71,51 @@ def tiny_preset(paper: dict) -> dict:
     tiny = copy.deepcopy(paper)
     tiny.update(name="gpu-check-tiny", device="cpu", threads_per_job=1)
     for dataset in tiny["datasets"].values():
-        small = {"entities": 100, "relations": 20} if dataset["task"] == "composition" else \
-            {"entities": 40, "attributes": 4, "values": 10}
+        small = (
+            {"entities": 100, "relations": 20}
+            if dataset["task"] == "composition"
+            else {"entities": 40, "attributes": 4, "values": 10}
+        )
         dataset.update(small, max_eval_items=50, test_id_fraction=0.05)
     tiny["models"] = {name: {"d_model": 32, "layers": 2, "heads": 2, "dropout": 0.1} for name in tiny["models"]}
-    tiny["run_defaults"].update(steps=2, warmup_steps=1, batch_size=64, eval_every=1, compile=False,
-                                checkpoints={"count": 2, "dense_fraction": 0.5, "dense_count": 1})
+    tiny["run_defaults"].update(
+        steps=2,
+        warmup_steps=1,
+        batch_size=64,
+        eval_every=1,
+        compile=False,
+        checkpoints={"count": 2, "dense_fraction": 0.5, "dense_count": 1},
+    )
     return tiny
 
 
 def tiny_plan(workdir: Path) -> CheckPlan:
     preset = Path(workdir) / "gpu-check-tiny.yaml"
     preset.write_text(yaml.safe_dump(tiny_preset(yaml.safe_load(PAPER_PRESET.read_text())), sort_keys=False))
-    return CheckPlan(preset, "cpu", True, budget_s=300, bench_steps=2, bench_warmup=1, processes=2,
-                     glimpse_s=60, eval_every=1, max_steps=2)
+    return CheckPlan(
+        preset,
+        "cpu",
+        True,
+        budget_s=300,
+        bench_steps=2,
+        bench_warmup=1,
+        processes=2,
+        glimpse_s=60,
+        eval_every=1,
+        max_steps=2,
+    )
 
 
 def other_gpu_processes() -> list[str] | None:
     """Compute processes on the GPU other than this one; None when nvidia-smi cannot say."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,process_name,used_memory", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30, check=False)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-compute-apps=pid,process_name,used_memory", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
@@ -124,10 +158,15 @@ def environment(plan: CheckPlan) -> dict:
         raise RuntimeError("device 'cuda' was requested but torch sees no GPU")
     on_gpu = facts["cuda_available"]
     env = {
-        "device": facts["name"] if on_gpu else device_name(torch.device("cpu")), "device_type": "cuda" if on_gpu else "cpu",
-        "python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__,
-        "cuda": torch.version.cuda, "bf16": bool(on_gpu and facts["bf16"]),
-        "other_gpu_processes": other_gpu_processes() if on_gpu else [], "tiny": plan.tiny,
+        "device": facts["name"] if on_gpu else device_name(torch.device("cpu")),
+        "device_type": "cuda" if on_gpu else "cpu",
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "cuda": torch.version.cuda,
+        "bf16": bool(on_gpu and facts["bf16"]),
+        "other_gpu_processes": other_gpu_processes() if on_gpu else [],
+        "tiny": plan.tiny,
         **{k: facts[k] for k in ("capability", "memory_gb") if k in facts},
     }
     env["precision"] = "bf16" if env["bf16"] else "fp32"
@@ -157,14 +196,23 @@ def run_benchmark(plan: CheckPlan, env: dict, out_dir: Path, log=print) -> dict:
     if not ours:
         log(f"benchmark skipped: {why}")
         return {"appended": False, "why": why, "rows": []}
-    common = {"steps": plan.bench_steps, "warmup": plan.bench_warmup, "processes": plan.processes,
-              "device": plan.device, "precision": env["precision"], "log": log}
+    common = {
+        "steps": plan.bench_steps,
+        "warmup": plan.bench_warmup,
+        "processes": plan.processes,
+        "device": plan.device,
+        "precision": env["precision"],
+        "log": log,
+    }
     rows = benchmark(plan.preset, BENCH_RUN, loops=("reference", "fast", "fast-concurrent"), **common)
     rows += benchmark(plan.preset, BENCH_RUN, loops=("fast",), eager=True, **common)
     for row in rows:
         row["notes"] += "; gpu-check" + ("; " + why if "unverified" in why else "")
-    still_ours, why_now = gpu_is_ours({**env, "other_gpu_processes": other_gpu_processes()}) \
-        if env["device_type"] == "cuda" else (True, why)
+    still_ours, why_now = (
+        gpu_is_ours({**env, "other_gpu_processes": other_gpu_processes()})
+        if env["device_type"] == "cuda"
+        else (True, why)
+    )
     if not still_ours:
         log(f"benchmark rows not appended: {why_now}")
         return {"appended": False, "why": why_now, "rows": rows}
@@ -176,14 +224,18 @@ def run_benchmark(plan: CheckPlan, env: dict, out_dir: Path, log=print) -> dict:
 def _markdown_table(frame: pd.DataFrame) -> str:
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "---|" * len(frame.columns)
-    body = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    body = [
+        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
     return "\n".join([header, rule, *body])
 
 
 def _bench_table(bench: dict) -> str:
     if not bench["rows"]:
         return f"Skipped: {bench['why']}."
-    frame = pd.DataFrame(bench["rows"])[["loop", "processes", "steps_per_s", "tokens_per_s", "mfu", "peak_mem_gb", "notes"]]
+    frame = pd.DataFrame(bench["rows"])[
+        ["loop", "processes", "steps_per_s", "tokens_per_s", "mfu", "peak_mem_gb", "notes"]
+    ]
     where = "appended to results.csv" if bench["appended"] else f"NOT appended ({bench['why']})"
     return f"{_markdown_table(frame)}\n\nRows {where}."
 
@@ -206,8 +258,10 @@ def prepare_glimpse_data(preset: dict, workdir: Path, log=print) -> dict[str, Pa
 def glimpse(plan: CheckPlan, env: dict, preset: dict, data_dirs: dict, seconds: float) -> pd.DataFrame:
     from grokstudy.benchmark.glimpse import glimpse_job, run_glimpse
 
-    jobs = [glimpse_job(data_dirs[run], run, preset, env["device_type"], seconds, plan.eval_every, plan.max_steps)
-            for run in GLIMPSE_RUNS]
+    jobs = [
+        glimpse_job(data_dirs[run], run, preset, env["device_type"], seconds, plan.eval_every, plan.max_steps)
+        for run in GLIMPSE_RUNS
+    ]
     return run_glimpse(jobs, timeout_s=seconds + 600)
 
 
@@ -219,8 +273,10 @@ def glimpse_markdown(rows: pd.DataFrame, plan: CheckPlan, seconds: float) -> str
     rates = "; ".join(f"{run}: {int(r.steps)} steps in {r.seconds:.1f} s" for run, r in speed.iterrows())
     table = wide_table(rows).reset_index()
     limit = f"at most {plan.max_steps} steps or {seconds:.0f} s" if plan.max_steps else f"{seconds:.0f} s"
-    intro = (f"Runs side by side on {plan.preset}'s world and model, {limit} each, every split evaluated every "
-             f"{plan.eval_every} steps. {rates}.")
+    intro = (
+        f"Runs side by side on {plan.preset}'s world and model, {limit} each, every split evaluated every "
+        f"{plan.eval_every} steps. {rates}."
+    )
     return "\n".join([intro, "", _markdown_table(table), "", *reading_lines(rows, notes), ""])
 
 
@@ -264,7 +320,15 @@ def check_markdown(report: dict) -> str:
     env = report["environment"]
     lines = [f"# GPU check {report['stamp']}", "", "## Environment", "", "| item | value |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in env.items()]
-    lines += ["", "## Benchmark", "", _bench_table(report["benchmark"]), "", "## Probe parity (device vs CPU, fp32)", ""]
+    lines += [
+        "",
+        "## Benchmark",
+        "",
+        _bench_table(report["benchmark"]),
+        "",
+        "## Probe parity (device vs CPU, fp32)",
+        "",
+    ]
     lines += [f"- {key}: {value}" for key, value in report["probe_parity"].items()]
     lines += ["", "## Glimpse", "", report["glimpse"], "", f"Whole check: {report['seconds']} s.", ""]
     return "\n".join(lines)

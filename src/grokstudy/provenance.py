@@ -36,16 +36,6 @@ def fingerprint(*parts) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def source_digest(*relative_paths: str) -> str:
-    """Hash of this package's own source files (paths relative to the package, globs allowed)."""
-    root = Path(__file__).resolve().parent
-    files = sorted({f for pattern in relative_paths for f in root.glob(pattern)})
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
 def file_hash(path: Path, algorithm: str = "sha256") -> str:
     """Hex digest of a file, read in blocks (checkpoints are too large to read at once)."""
     digest = hashlib.new(algorithm)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+
 def read_captions(paths: list[Path]) -> dict[str, str]:
     """Figure captions by kind, one text file each (workflow/report/<kind>.rst, shared with Snakemake's report)."""
     return {Path(p).stem: " ".join(Path(p).read_text().split()) for p in paths}
@@ -23,32 +24,45 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, border=0, classes="tbl")
 
 
-def build(name: str, description: str, figures: list[Path], captions: dict[str, str], claims: pd.DataFrame,
-          run_summaries: list[Path], out: Path) -> None:
+def build(
+    name: str,
+    description: str,
+    figures: list[Path],
+    captions: dict[str, str],
+    claims: pd.DataFrame,
+    run_summaries: list[Path],
+    out: Path,
+) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = []
     for path in run_summaries:
         summary = json.loads(Path(path).read_text())
-        runs.append({
-            "run": Path(path).parent.name, "steps": summary["run_params"]["steps"], "device": summary["device"],
-            "seconds (last invocation)": summary["seconds_this_invocation"], "seed": summary["seed"],
-            **{f"final {k}": v for k, v in summary["final"].items() if k != "train_batches"},
-        })
+        runs.append(
+            {
+                "run": Path(path).parent.name,
+                "steps": summary["run_params"]["steps"],
+                "device": summary["device"],
+                "seconds (last invocation)": summary["seconds_this_invocation"],
+                "seed": summary["seed"],
+                **{f"final {k}": v for k, v in summary["final"].items() if k != "train_batches"},
+            }
+        )
     sections = []
     for figure in figures:
         rel = os.path.relpath(figure, out.parent)
         stem = Path(figure).stem
         sections.append(
             f'<figure><img src="{html.escape(rel)}" alt="{html.escape(stem)}"><figcaption><b>{html.escape(stem)}.</b> '
-            f"{html.escape(_caption(stem, captions))} Data: <a href=\"{html.escape(rel[:-4])}.csv\">CSV</a>, "
-            f"<a href=\"{html.escape(rel[:-4])}.pdf\">PDF</a>.</figcaption></figure>"
+            f'{html.escape(_caption(stem, captions))} Data: <a href="{html.escape(rel[:-4])}.csv">CSV</a>, '
+            f'<a href="{html.escape(rel[:-4])}.pdf">PDF</a>.</figcaption></figure>'
         )
     passed = int((claims["status"] == "pass").sum())
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>grokstudy report: {html.escape(name)}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}} img{{max-width:100%}}
-figure{{margin:2em 0}} .tbl{{border-collapse:collapse;font-size:90%}} .tbl td,.tbl th{{border:1px solid #ccc;padding:4px}}</style>
+figure{{margin:2em 0}} .tbl{{border-collapse:collapse;font-size:90%}} \
+.tbl td,.tbl th{{border:1px solid #ccc;padding:4px}}</style>
 </head><body>
 <h1>Grokked transformers as implicit reasoners: preset <code>{html.escape(name)}</code></h1>
 <p>{html.escape(description)}</p>
@@ -60,7 +74,7 @@ label (comparison), uniform chance.</p>
 <h2>Runs</h2>
 {_table(pd.DataFrame(runs))}
 <h2>Figures</h2>
-{''.join(sections)}
+{"".join(sections)}
 </body></html>
 """
     out.write_text(page)

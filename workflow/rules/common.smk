@@ -1,11 +1,11 @@
 # Shared definitions: the validated preset, result paths, each job's settings and source files.
 import json
 import os
-from glob import glob
+import sys
 
-from grokstudy import cluster
+from grokstudy import cluster, code_digest
 from grokstudy import config as study_config
-from grokstudy import sources as code
+from grokstudy.analyses import registry
 from grokstudy.config import job_settings
 from grokstudy.config.model import CURVE_FIGURES as CURVE_FIGURE_KINDS, NAME_REGEX
 from grokstudy.data.specs import EVAL_SPLITS
@@ -24,16 +24,18 @@ ENV = "../../envs/grokstudy.yaml"
 FIGURE_FORMATS = ["png", "pdf", "csv"]
 
 
-def sources(*patterns):
-    """Source files a step depends on: a real edit reruns it, a checkout of identical code does not."""
-    return sorted({path for pattern in patterns for path in glob(f"src/grokstudy/{pattern}")})
+def code(*entries):
+    """The digest of the code a job runs (grokstudy.code_digest): a param, so only an edit that
+    changes what its modules compute reruns it, never a comment, a docstring or another stage."""
+    return code_digest.digest(entries, root=CODE_ROOT)
 
 
-DATA_SOURCES = sources(*code.DATA_CODE)
-TRAIN_SOURCES = DATA_SOURCES + sources(*code.TRAINING_CODE)
-PROBE_SOURCES = sources(*code.PROBE_CODE)
-FIGURE_SOURCES = sources(*code.FIGURE_CODE)
-REPORT_SOURCES = sources(*code.REPORT_CODE)
+CODE_ROOT = Path(workflow.basedir) / "src" / "grokstudy"
+DATA_CODE = code(*code_digest.DATA)
+TRAIN_CODE = code(*code_digest.TRAINING)
+CURVE_FIGURE_CODE = code(*code_digest.CURVE_FIGURES)
+CLAIMS_CODE = code(*code_digest.CLAIMS)
+REPORT_CODE = code(*code_digest.REPORT)
 
 
 def as_json(value):
@@ -74,11 +76,23 @@ def probe_request(attempt=1):
     return cluster.probe_resources(PROBE_DEVICE, attempt=attempt)
 
 
-# Before any job runs: a GPU preset needs a GPU here unless a cluster runs the jobs, and a gpu,
-# mem_mb or runtime forced with --set-resources must fit every job of its rule.
-PROBE_RULES = ("probe_checkpoints", "probe_null_networks", "trace_causal_effects")
+# The analyses of this preset: a registry row applies to the runs of its tasks.
+ANALYSES = [a for a in registry.ANALYSES if any(registry.applies(a, run_task(r)) for r in STUDY["probes"]["runs"])]
+PROBE_RULES = [rule for a in ANALYSES for rule in (a.name, *([a.null_rule] if a.null_tables else []))]
+
+# Before any job runs: a gpu, mem_mb or runtime forced with --set-resources must fit every job of
+# its rule. Planning (-n, --summary, --dag, --report) needs no GPU; executing a GPU preset on a
+# machine without one stops before the first job, unless a cluster runs the jobs.
+GPU_MISSING = cluster.missing_gpu(STUDY["name"], STUDY["device"], os.environ, cluster.local_gpu_visible)
+
+
+onstart:
+    if GPU_MISSING:
+        print(GPU_MISSING, file=sys.stderr)
+        sys.exit(1)
+
+
 try:
-    cluster.require_gpu_for(STUDY["name"], STUDY["device"], os.environ, cluster.local_gpu_visible)
     cluster.check_forced_resources(workflow.resource_settings.overwrite_resources, {
         "train": cluster.training_needs(STUDY["device"], {run: train_request(run) for run in STUDY["runs"]}),
         **{rule: cluster.probe_needs(PROBE_DEVICE, probe_request()) for rule in PROBE_RULES},
@@ -125,23 +139,33 @@ def baselines_of(runs):
 
 
 PROBED_RUNS = STUDY["probes"]["runs"]
-LENS_FIGURES = [f"logit_lens_{run}" for run in PROBED_RUNS]
-# Causal tracing corrupts the head entity of a two-hop query: composition runs only.
-TRACED_RUNS = [run for run in PROBED_RUNS if run_task(run) == "composition"]
-CAUSAL_TABLES = [f"{RESULTS}/probes/{run}/causal_tracing.parquet" for run in TRACED_RUNS]
-CAUSAL_QUERY_TABLES = [f"{RESULTS}/probes/{run}/causal_tracing_queries.parquet" for run in TRACED_RUNS]
-CAUSAL_FIGURES = [f"causal_tracing_{run}" for run in TRACED_RUNS]
+
+
+def analysed_runs(analysis):
+    return [run for run in PROBED_RUNS if registry.applies(analysis, run_task(run))]
+
+
+def table_file(run, table):
+    return f"{RESULTS}/probes/{run}/{table}.parquet"
+
+
+def tables_of(name, table):
+    """One table of an analysis (by its registry name) for every run it applies to."""
+    return [table_file(run, table) for run in analysed_runs(registry.BY_NAME[name])]
+
+
+def analysis_tables(analysis, run):
+    return [table_file(run, t) for t in (*analysis.tables, *analysis.null_tables)]
+
+
+ANALYSIS_FIGURES = [a for a in ANALYSES if a.figure]
 # The weight-decay contrast is optional: it costs a run that the CPU preset cannot afford.
 CURVE_FIGURES = [c for c in CURVE_FIGURE_KINDS if c in STUDY["figures"]]
-FIGURE_STEMS = [*CURVE_FIGURES, *LENS_FIGURES, *CAUSAL_FIGURES]
-FIGURE_KINDS = [*CURVE_FIGURES, "logit_lens", *(["causal_tracing"] if TRACED_RUNS else [])]
+FIGURE_STEMS = [*CURVE_FIGURES, *(f"{a.name}_{run}" for a in ANALYSIS_FIGURES for run in analysed_runs(a))]
+FIGURE_KINDS = [*CURVE_FIGURES, *(a.caption for a in ANALYSIS_FIGURES)]
 ALL_FIGURES = [f for stem in FIGURE_STEMS for f in figure_files(stem)]
 ALL_DATASETS = [f"{RESULTS}/data/{dataset}/manifest.json" for dataset in STUDY["datasets"]]
-ALL_PROBE_TABLES = [
-    f"{RESULTS}/probes/{run}/{table}.parquet"
-    for run in PROBED_RUNS
-    for table in ("logit_lens", "checkpoint_accuracy", "null_logit_lens")
-] + CAUSAL_TABLES + CAUSAL_QUERY_TABLES
+ALL_PROBE_TABLES = [f for a in ANALYSES for run in analysed_runs(a) for f in analysis_tables(a, run)]
 REPORT = f"{RESULTS}/report/index.html"
 CLAIMS = f"{RESULTS}/report/claims.csv"
 

@@ -11,10 +11,10 @@ for curve in CURVE_FIGURES:
         input:
             metrics=metrics_of(STUDY["figures"][curve]["runs"]),
             baselines=baselines_of(STUDY["figures"][curve]["runs"]),
-            code=FIGURE_SOURCES,
         output:
             figure_outputs(curve, curve),
         params:
+            code=CURVE_FIGURE_CODE,
             kind=curve,
             labels=as_json(job_settings.curve_labels(STUDY, STUDY["figures"][curve]["runs"])),
             dpi=STUDY["figures"]["dpi"],
@@ -31,41 +31,27 @@ for curve in CURVE_FIGURES:
             " --dpi {params.dpi} --step-axis {params.step_axis} --out-prefix {params.prefix} > {log} 2>&1"
 
 
-# Logit lens, layer x step, next to its nulls: one figure per probed run.
-rule figure_logit_lens:
-    input:
-        lens=f"{RESULTS}/probes/{{run}}/logit_lens.parquet",
-        nulls=f"{RESULTS}/probes/{{run}}/null_logit_lens.parquet",
-        code=FIGURE_SOURCES,
-    output:
-        figure_outputs("logit_lens_{run}", "logit_lens", subcategory="{run}"),
-    params:
-        dpi=STUDY["figures"]["dpi"],
-        prefix=figure_prefix,
-    log:
-        f"{LOGS}/figures/logit_lens_{{run}}.log",
-    localrule: True
-    conda:
-        ENV
-    shell:
-        "grokstudy figure logit_lens --inputs {input.lens} {input.nulls}"
-        " --dpi {params.dpi} --out-prefix {params.prefix} > {log} 2>&1"
+# Each analysis with a figure: one per run it applies to, from the run's tables and its nulls.
+for analysis in ANALYSIS_FIGURES:
 
-
-# Causal tracing, layer x step per noised position, next to its nulls: one figure per traced run.
-rule figure_causal_tracing:
-    input:
-        table=f"{RESULTS}/probes/{{run}}/causal_tracing.parquet",
-        code=FIGURE_SOURCES,
-    output:
-        figure_outputs("causal_tracing_{run}", "causal_tracing", subcategory="{run}"),
-    params:
-        dpi=STUDY["figures"]["dpi"],
-        prefix=figure_prefix,
-    log:
-        f"{LOGS}/figures/causal_tracing_{{run}}.log",
-    localrule: True
-    conda:
-        ENV
-    shell:
-        "grokstudy figure causal_tracing --inputs {input.table} --dpi {params.dpi} --out-prefix {params.prefix} > {log} 2>&1"
+    rule:
+        name:
+            f"figure_{analysis.name}"
+        input:
+            **{table: table_file("{run}", table) for table in (*analysis.tables, *analysis.null_tables)},
+        output:
+            figure_outputs(f"{analysis.name}_{{run}}", analysis.caption, subcategory="{run}"),
+        params:
+            code=code("grokstudy.figures.analysis", analysis.figure.split(":")[0]),
+            draw=analysis.figure,
+            inputs=lambda w, input: " ".join(f"{name}={path}" for name, path in input.items()),
+            dpi=STUDY["figures"]["dpi"],
+            prefix=figure_prefix,
+        log:
+            f"{LOGS}/figures/{analysis.name}_{{run}}.log",
+        localrule: True
+        conda:
+            ENV
+        shell:
+            "grokstudy analysis-figure --draw {params.draw} --inputs {params.inputs}"
+            " --dpi {params.dpi} --out-prefix {params.prefix} > {log} 2>&1"

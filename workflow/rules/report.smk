@@ -4,14 +4,14 @@
 rule claims:
     input:
         metrics=metrics_of(STUDY["runs"]),
-        lens=[f"{RESULTS}/probes/{run}/logit_lens.parquet" for run in STUDY["probes"]["runs"]],
-        nulls=[f"{RESULTS}/probes/{run}/null_logit_lens.parquet" for run in STUDY["probes"]["runs"]],
-        causal=CAUSAL_QUERY_TABLES,
+        lens=tables_of("logit_lens", "logit_lens"),
+        nulls=tables_of("logit_lens", "null_logit_lens"),
+        causal=tables_of("causal_tracing", "causal_tracing_queries"),
         baselines=baselines_of(STUDY["runs"]),
-        code=REPORT_SOURCES,
     output:
         CLAIMS,
     params:
+        code=CLAIMS_CODE,
         config=as_json(job_settings.claims(STUDY)),
     log:
         f"{LOGS}/claims.log",
@@ -30,10 +30,10 @@ rule report:
         captions=[caption(kind) for kind in FIGURE_KINDS],
         claims=CLAIMS,
         summaries=[f"{RESULTS}/runs/{run}/run.json" for run in STUDY["runs"]],
-        code=REPORT_SOURCES,
     output:
         REPORT,
     params:
+        code=REPORT_CODE,
         name=STUDY["name"],
         description=lambda w: STUDY.get("description", ""),
     log:

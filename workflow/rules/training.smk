@@ -6,11 +6,11 @@ rule train:
     input:
         manifest=lambda w: f"{dataset_dir(w.run)}/manifest.json",
         train=lambda w: f"{dataset_dir(w.run)}/train.parquet",
-        code=TRAIN_SOURCES,
     output:
         metrics=f"{RESULTS}/runs/{{run}}/metrics.parquet",
         summary=f"{RESULTS}/runs/{{run}}/run.json",
     params:
+        code=TRAIN_CODE,
         run=settings(job_settings.training, "run"),
         model=settings(job_settings.model, "run"),
         data_dir=lambda w: dataset_dir(w.run),

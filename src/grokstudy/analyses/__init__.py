@@ -1,1 +1,1 @@
-"""Reading what checkpoints compute: logit lens, per-checkpoint accuracy, null networks."""
+"""Analyses of saved checkpoints: one module each, listed in `registry`, run by `runner`."""

@@ -1,14 +1,22 @@
-"""Logit lens: decode each layer's residual stream through the final LayerNorm and the unembedding.
+"""Logit lens: decode each residual state through the final norm and the unembedding.
 
 Ranks are taken over the task's candidate tokens only (entities for composition, values
 for comparison). Probes run in fp32 and eval mode.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+
+from grokstudy.analyses.queries import PROBE_SPLITS, candidate_tokens
+from grokstudy.analyses.runner import null_models
+from grokstudy.data import store
+from grokstudy.data.baselines import tail_counts
+from grokstudy.models import depth, final_norm, residual_states, unembedding
+from grokstudy.stats import bootstrap_mean_ci, chance_mrr
 
 
 @dataclass(frozen=True)
@@ -24,15 +32,9 @@ SITES = {
     "composition": (ProbeSite("r1", 1, "bridge", 2), ProbeSite("r2", 2, "answer", 3)),
     "comparison": (ProbeSite("e1", 2, "value1", 3), ProbeSite("e2", 4, "value2", 5)),
 }
-PROBE_SPLITS = ("train_inferred", "test_inferred_id", "test_inferred_ood")
 # Queries per forward pass: at least every shipped preset's max_queries (paper: 1000), so theirs go
 # through in one pass, and few enough that (layers + 1) x batch x vocab fp32 logits fit on a GPU.
 PROBE_BATCH = 4096
-
-
-def candidate_tokens(vocabulary: list[str], task: str) -> list[str]:
-    prefix = "<e_" if task == "composition" else "<v_"
-    return [t for t in vocabulary if t.startswith(prefix)]
 
 
 def halves(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,13 +54,12 @@ def site_queries(frame: pd.DataFrame, site: ProbeSite, limit: int, seed: int) ->
 
 @torch.no_grad()
 def layer_logits(model, input_ids: torch.Tensor, position: int) -> torch.Tensor:
-    """(layers + 1, n, vocab) logits read off the residual stream at `position` after each block."""
+    """(depth + 1, n, vocab) logits read off the residual stream at `position` after each block,
+    each state through the final norm and the unembedding."""
     model.eval()
-    hidden = model(input_ids=input_ids, output_hidden_states=True).hidden_states
-    final_norm, unembed = model.base_model.ln_f, model.get_output_embeddings()
-    # The last hidden state already has the final LayerNorm applied; the others do not.
-    states = [final_norm(h[:, position]) for h in hidden[:-1]] + [hidden[-1][:, position]]
-    return torch.stack([unembed(s.float()) for s in states])
+    states, _ = residual_states(model, input_ids)
+    norm, unembed = final_norm(model), unembedding(model)
+    return torch.stack([unembed(norm(state[:, position]).float()) for state in states])
 
 
 def reciprocal_ranks(logits: torch.Tensor, candidate_ids: torch.Tensor, target_ids: torch.Tensor) -> np.ndarray:
@@ -73,8 +74,14 @@ def model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def probe_model(model, tokenizer, queries: dict[str, pd.DataFrame], site: ProbeSite, candidates: list[str],
-                batch_size: int = PROBE_BATCH) -> dict[str, np.ndarray]:
+def probe_model(
+    model,
+    tokenizer,
+    queries: dict[str, pd.DataFrame],
+    site: ProbeSite,
+    candidates: list[str],
+    batch_size: int = PROBE_BATCH,
+) -> dict[str, np.ndarray]:
     """Reciprocal ranks per layer for each split's queries at one site, on the model's device.
 
     Queries go through in batches of `batch_size`: each holds (layers + 1) x batch x vocab logits.
@@ -87,10 +94,111 @@ def probe_model(model, tokenizer, queries: dict[str, pd.DataFrame], site: ProbeS
             continue
         ids = torch.tensor([[vocab[t] for t in p.split(" ")] for p in frame["prompt"]], device=device)
         targets = torch.tensor([vocab[t] for t in frame["target"]], device=device)
-        out[split] = np.concatenate([
-            reciprocal_ranks(layer_logits(model, ids[start:start + batch_size], site.position), candidate_ids,
-                             targets[start:start + batch_size])
-            for start in range(0, len(ids), batch_size)
-        ], axis=1)
+        out[split] = np.concatenate(
+            [
+                reciprocal_ranks(
+                    layer_logits(model, ids[start : start + batch_size], site.position),
+                    candidate_ids,
+                    targets[start : start + batch_size],
+                )
+                for start in range(0, len(ids), batch_size)
+            ],
+            axis=1,
+        )
     return out
 
+
+def mrr_rows(ranks: dict, site, chance: float, probes: dict, **labels) -> list[dict]:
+    """MRR per split and layer with its CI, over all queries and over the test half (see `halves`)."""
+    rows = []
+    for split, per_layer in ranks.items():
+        for layer, values in enumerate(per_layer):
+            select, test = halves(values)
+            low, high = bootstrap_mean_ci(values, probes["bootstrap_resamples"], probes["confidence"], seed=layer)
+            test_low, test_high = bootstrap_mean_ci(
+                test, probes["bootstrap_resamples"], probes["confidence"], seed=layer
+            )
+            rows.append(
+                {
+                    **labels,
+                    "split": split,
+                    "position": site.position_name,
+                    "target": site.target_column,
+                    "layer": layer,
+                    "mrr": float(values.mean()),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "n": len(values),
+                    "chance": chance,
+                    "confidence": probes["confidence"],
+                    "mrr_select": float(select.mean()),
+                    "mrr_test": float(test.mean()),
+                    "ci_low_test": test_low,
+                    "ci_high_test": test_high,
+                    "n_test": len(test),
+                }
+            )
+    return rows
+
+
+def relation_prior_rows(data_dir: Path, queries: dict, layers: int, probes: dict, **labels) -> list[dict]:
+    """The relation-frequency prior as a null network: it ranks entities by how often they are the
+    tail of the site's relation among the atomic training facts, the same at every layer. It knows
+    the relation and nothing of the head entity. Ties rank like the lens: only higher counts count."""
+    counts = tail_counts(store.read_train(data_dir)).set_index(["relation", "tail"])["count"]
+    per_relation = counts.groupby(level="relation").apply(lambda c: np.sort(c.to_numpy()))
+    rows = []
+    for site in SITES["composition"]:
+        ranks = {}
+        for split, frame in queries[site.position_name].items():
+            if frame.empty:
+                continue
+            relation = frame["prompt"].str.split(" ").str[site.position]
+            target = np.array([counts.get((r, t), 0) for r, t in zip(relation, frame["target"], strict=True)])
+            # entities whose count exceeds the target's (sorted counts: those after its last equal)
+            rank = np.array(
+                [
+                    len(c) - np.searchsorted(c, k, side="right")
+                    for c, k in zip(per_relation.reindex(relation), target, strict=True)
+                ]
+            )
+            ranks[split] = np.tile(1.0 / (1.0 + rank), (layers + 1, 1))
+        rows += mrr_rows(ranks, site, float("nan"), probes, **labels)
+    return rows
+
+
+def prepare(job) -> dict:
+    """Unique query prefixes per site and split, and the candidate tokens, shared by every checkpoint."""
+    frames = store.read_eval(job.data_dir)
+    queries = {
+        site.position_name: {
+            s: site_queries(frames[s], site, job.settings["max_queries"], seed=0) for s in PROBE_SPLITS
+        }
+        for site in SITES[job.task]
+    }
+    return {"queries": queries, "candidates": candidate_tokens(list(job.tokenizer.get_vocab()), job.task)}
+
+
+def _lens_rows(model, job, prepared, **labels) -> list[dict]:
+    chance = chance_mrr(len(prepared["candidates"]))
+    rows = []
+    for site in SITES[job.task]:
+        ranks = probe_model(model, job.tokenizer, prepared["queries"][site.position_name], site, prepared["candidates"])
+        rows += mrr_rows(ranks, site, chance, job.settings, run=job.run, task=job.task, **labels)
+    return rows
+
+
+def per_checkpoint(model, step: int, job, prepared) -> dict:
+    network = "step0" if step == 0 else "trained"
+    return {"logit_lens": _lens_rows(model, job, prepared, network=network, seed=-1, step=step)}
+
+
+def nulls(job, prepared) -> dict:
+    """The lens on random-init networks of the run's architecture, and (composition) the relation prior."""
+    rows = []
+    for seed, model in null_models(job.model_spec, job.tokenizer, job.settings["null_seeds"], job.device):
+        rows += _lens_rows(model, job, prepared, network="random_init", seed=seed, step=0)
+    if job.task == "composition":
+        labels = {"run": job.run, "task": job.task, "network": "relation_prior", "seed": -1, "step": 0}
+        rows += relation_prior_rows(job.data_dir, prepared["queries"], depth(job.model_spec), job.settings, **labels)
+    return {"null_logit_lens": rows}

@@ -22,12 +22,24 @@ ARTIFACT_CLASSES = {
     c.name: c
     for c in (
         ArtifactClass("data", ("data",), "datasets: Parquet splits, tokenizer, manifest", (), "datasets"),
-        ArtifactClass("checkpoints", ("checkpoints",), "model checkpoints (safetensors, tokenizer, optimizer of the newest)"),
+        ArtifactClass(
+            "checkpoints", ("checkpoints",), "model checkpoints (safetensors, tokenizer, optimizer of the newest)"
+        ),
         ArtifactClass("metrics", ("runs",), "training metrics and run summaries", ("data",), "trained_runs"),
-        ArtifactClass("probes", ("probes",), "probe tables: per-checkpoint accuracy, logit lens, causal tracing, null networks",
-                      ("metrics", "data"), "probe_tables"),
-        ArtifactClass("figures", ("figures", "report"), "figures (PNG, PDF, CSV), claims table and report",
-                      ("probes", "metrics", "data"), "all"),
+        ArtifactClass(
+            "probes",
+            ("probes",),
+            "probe tables: per-checkpoint accuracy, logit lens, causal tracing, null networks",
+            ("metrics", "data"),
+            "probe_tables",
+        ),
+        ArtifactClass(
+            "figures",
+            ("figures", "report"),
+            "figures (PNG, PDF, CSV), claims table and report",
+            ("probes", "metrics", "data"),
+            "all",
+        ),
         ArtifactClass("logs", ("logs",), "the log of every job"),
     )
 }

@@ -28,8 +28,9 @@ def default_remote(root: Path) -> tuple[str, str]:
     """(name, url) of the default remote; .dvc/config.local and `dvc remote default` override it."""
     name = run(root, "remote", "default", check=False).stdout.strip()
     if not name:
-        raise ArtifactError("no default DVC remote is configured; set one with `dvc remote add -d NAME URL`"
-                            " (see README, 'Reproduce without retraining')")
+        raise ArtifactError(
+            "no default DVC remote is configured; set one with `dvc remote add -d NAME URL` (see docs/remotes.md)"
+        )
     # Not `dvc remote list`: it wraps a long URL onto a line of its own.
     url = run(root, "config", f"remote.{name}.url", check=False).stdout.strip()
     if url and "://" not in url and not Path(url).is_absolute():

@@ -61,8 +61,11 @@ def corrupt_cache_objects(pointers, cache: Path, skip=frozenset()) -> list[tuple
         if is_listing and not _listing_intact(listing, out["md5"]):
             corrupt.append((pointer.with_name(out["path"]), listing))
             continue
-        corrupt += [(path, obj) for path, obj, md5 in tracked_files(pointer, cache)
-                    if obj.exists() and obj not in skip and _md5(obj) != md5]
+        corrupt += [
+            (path, obj)
+            for path, obj, md5 in tracked_files(pointer, cache)
+            if obj.exists() and obj not in skip and _md5(obj) != md5
+        ]
     return corrupt
 
 
@@ -92,8 +95,9 @@ def remote_objects(pointers, corrupt, cache: Path, url: str) -> list[str]:
 
 def workspace_mismatches(pointers, cache: Path) -> list[Path]:
     """Restored files that are missing or differ from what the pointers record."""
-    return [path for p in pointers for path, _, md5 in tracked_files(p, cache)
-            if not path.exists() or _md5(path) != md5]
+    return [
+        path for p in pointers for path, _, md5 in tracked_files(p, cache) if not path.exists() or _md5(path) != md5
+    ]
 
 
 def discard(obj: Path) -> None:

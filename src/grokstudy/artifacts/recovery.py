@@ -70,9 +70,11 @@ def checkpoint_way_out(run_checkpoints: Path) -> str:
     root, preset, _ = located
     config = preset_file(root, preset)
     metrics = Path(RESULTS, preset, "runs", Path(run_checkpoints).name, "metrics.parquet")
-    return (f"restore the sealed checkpoints: `grokstudy restore --configfile {config} --only checkpoints`,"
-            f" or train the run again: `rm -r {_from_root(run_checkpoints, root)}`,"
-            f" then `snakemake --configfile {config} --forcerun {metrics}`")
+    return (
+        f"restore the sealed checkpoints: `grokstudy restore --configfile {config} --only checkpoints`,"
+        f" or train the run again: `rm -r {_from_root(run_checkpoints, root)}`,"
+        f" then `snakemake --configfile {config} --forcerun {metrics}`"
+    )
 
 
 def newest_checkpoint_way_out(step_dir: Path) -> str:
@@ -83,5 +85,7 @@ def newest_checkpoint_way_out(step_dir: Path) -> str:
         root, preset, _ = located
         step_dir = _from_root(step_dir, root)
         rerun = f"`snakemake --configfile {preset_file(root, preset)}`"
-    return (f"delete that checkpoint (`rm -r {step_dir}`), then {rerun}: training restarts from step 0, since older"
-            " checkpoints keep no optimizer state")
+    return (
+        f"delete that checkpoint (`rm -r {step_dir}`), then {rerun}: training restarts from step 0, since older"
+        " checkpoints keep no optimizer state"
+    )

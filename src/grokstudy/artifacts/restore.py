@@ -11,9 +11,11 @@ def _refuse_local_changes(root: Path) -> None:
     changed = git_tree.local_changes(root)
     if changed:
         listed = "\n".join(f"    {path}" for path in changed[:10]) + ("\n    ..." if len(changed) > 10 else "")
-        raise ArtifactError("restore refuses to run on local changes to the workflow, configs or source:\n"
-                            f"{listed}\nThey would be recorded as the producer of the pulled artifacts. Commit or"
-                            " stash them (`git stash`), restore, then reapply. Nothing was pulled or changed.")
+        raise ArtifactError(
+            "restore refuses to run on local changes to the workflow, configs or source:\n"
+            f"{listed}\nThey would be recorded as the producer of the pulled artifacts. Commit or"
+            " stash them (`git stash`), restore, then reapply. Nothing was pulled or changed."
+        )
 
 
 def _remove_touched_logs(logs: Path, existing: set[Path]) -> None:
@@ -48,8 +50,9 @@ def _discard_corrupt_local_objects(root: Path, pointers, cache: Path, log) -> li
     return corrupt
 
 
-def _refuse_corrupt_remote_objects(root: Path, configfile: str, pointers, cache: Path, intact, remote: str,
-                                   url: str) -> None:
+def _refuse_corrupt_remote_objects(
+    root: Path, configfile: str, pointers, cache: Path, intact, remote: str, url: str
+) -> None:
     """Check what the fetch brought before anything is checked out: a damaged object came from the remote."""
     corrupt = integrity.corrupt_cache_objects(pointers, cache, skip=intact)
     if not corrupt:
@@ -63,7 +66,8 @@ def _refuse_corrupt_remote_objects(root: Path, configfile: str, pointers, cache:
         f" pointers record:\n{listed}\nNothing in {pointers[0].parent.relative_to(root)}/ or in Snakemake's records"
         " changed; the corrupt objects were removed from the local cache. To repair the remote, delete these objects"
         f" from it:\n{bad}\nthen seal again from a clone whose files are good (the author's):"
-        f" `grokstudy seal --configfile {configfile}`; then run restore again (docs/recovery.md).")
+        f" `grokstudy seal --configfile {configfile}`; then run restore again (docs/recovery.md)."
+    )
 
 
 def _fetch_verified(root: Path, configfile: str, pointers, cache: Path, remote: str, url: str, log) -> None:
@@ -81,25 +85,33 @@ def _fetch_verified(root: Path, configfile: str, pointers, cache: Path, remote: 
         return
     if corrupt:
         listed = "\n".join(f"    {path.relative_to(root)}  (cache object {obj})" for path, obj in corrupt)
-        raise ArtifactError(f"corrupt files in the DVC cache, and remote '{remote}' ({url}) could not replace"
-                            f" them:\n{listed}\nThe corrupt objects were removed; run restore again with the"
-                            " remote reachable. Snakemake's records were not changed.")
-    raise ArtifactError(f"could not pull from remote '{remote}' ({url}); missing from the cache:\n"
-                        f"{_listed(missing, root)}\ndvc said:\n{dvc_repo.tail(fetched)}\n"
-                        "Snakemake's records were not changed; check the remote (README, 'Reproduce without"
-                        " retraining') or compute everything with `snakemake`.")
+        raise ArtifactError(
+            f"corrupt files in the DVC cache, and remote '{remote}' ({url}) could not replace"
+            f" them:\n{listed}\nThe corrupt objects were removed; run restore again with the"
+            " remote reachable. Snakemake's records were not changed."
+        )
+    raise ArtifactError(
+        f"could not pull from remote '{remote}' ({url}); missing from the cache:\n"
+        f"{_listed(missing, root)}\ndvc said:\n{dvc_repo.tail(fetched)}\n"
+        "Snakemake's records were not changed; check the remote (docs/remotes.md)"
+        " or compute everything with `snakemake`."
+    )
 
 
 def _check_out(root: Path, pointers, cache: Path) -> None:
     targets = [str(p.relative_to(root)) for p in pointers]
     checked_out = dvc_repo.run(root, "checkout", "--force", *targets, check=False)
     if checked_out.returncode != 0:
-        raise ArtifactError(f"dvc checkout failed after a complete fetch:\n{dvc_repo.tail(checked_out)}\n"
-                            "Snakemake's records were not changed; run restore again.")
+        raise ArtifactError(
+            f"dvc checkout failed after a complete fetch:\n{dvc_repo.tail(checked_out)}\n"
+            "Snakemake's records were not changed; run restore again."
+        )
     damaged = integrity.workspace_mismatches(pointers, cache)
     if damaged:
-        raise ArtifactError(f"restored files do not match their recorded hashes:\n{_listed(damaged, root)}\n"
-                            "Snakemake's records were not changed; run restore again.")
+        raise ArtifactError(
+            f"restored files do not match their recorded hashes:\n{_listed(damaged, root)}\n"
+            "Snakemake's records were not changed; run restore again."
+        )
 
 
 def _chosen_classes(chosen, log) -> list[str]:
@@ -110,8 +122,10 @@ def _chosen_classes(chosen, log) -> list[str]:
     names = classes.closure(chosen)
     added = [n for n in names if n not in chosen]
     if added:
-        log(f"restore: also pulling {', '.join(added)}"
-            f" (needed for the workflow to count {', '.join(chosen)} as up to date)")
+        log(
+            f"restore: also pulling {', '.join(added)}"
+            f" (needed for the workflow to count {', '.join(chosen)} as up to date)"
+        )
     return names
 
 
@@ -128,8 +142,10 @@ def restore(root: Path, configfile: str, results: Path, chosen=None, log=print) 
     pointers = [classes.pointer(d) for d in classes.directories(results, names)]
     unsealed = [str(p.relative_to(root)) for p in pointers if not p.exists()]
     if unsealed:
-        raise ArtifactError(f"no sealed artifacts at this commit for {', '.join(unsealed)}; the author runs"
-                            f" `grokstudy seal --configfile {configfile}`, or compute them with Snakemake")
+        raise ArtifactError(
+            f"no sealed artifacts at this commit for {', '.join(unsealed)}; the author runs"
+            f" `grokstudy seal --configfile {configfile}`, or compute them with Snakemake"
+        )
 
     remote, url = dvc_repo.default_remote(root)
     log(f"restore: pulling {', '.join(names)} from remote '{remote}' ({url})")

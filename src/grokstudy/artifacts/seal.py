@@ -33,7 +33,8 @@ def _refuse_incomplete_outputs(root: Path, configfile: str, names) -> None:
         f"the workflow for {configfile} is incomplete: {len(bad)} outputs are missing, unrecorded or out of date,"
         f" although a dry run may plan nothing for them (no target needs them again):\n{listed}\n"
         f"Recompute them: `snakemake --configfile {configfile} --forcerun {paths}`; or, if they came from an"
-        f" interrupted restore, run `grokstudy restore --configfile {configfile}` again. Nothing was sealed.")
+        f" interrupted restore, run `grokstudy restore --configfile {configfile}` again. Nothing was sealed."
+    )
 
 
 def seal(root: Path, configfile: str, results: Path, log=print) -> list[dict]:
@@ -43,8 +44,10 @@ def seal(root: Path, configfile: str, results: Path, log=print) -> list[dict]:
     pending = workflow_state.pending_jobs(root, configfile)
     if pending:
         plan = ", ".join(f"{rule} x{n}" for rule, n in pending.items())
-        raise ArtifactError(f"the workflow for {configfile} is not up to date ({sum(pending.values())} jobs pending:"
-                            f" {plan}); run `snakemake --configfile {configfile}` first. Nothing was sealed.")
+        raise ArtifactError(
+            f"the workflow for {configfile} is not up to date ({sum(pending.values())} jobs pending:"
+            f" {plan}); run `snakemake --configfile {configfile}` first. Nothing was sealed."
+        )
     names = list(classes.ARTIFACT_CLASSES)
     _refuse_incomplete_outputs(root, configfile, names)
     directories = classes.directories(results, names)
@@ -58,8 +61,10 @@ def seal(root: Path, configfile: str, results: Path, log=print) -> list[dict]:
     log(f"seal: pushing to remote '{remote}' ({url})")
     pushed = dvc_repo.run(root, "push", *[str(p.relative_to(root)) for p in pointers], check=False)
     if pushed.returncode != 0:
-        raise ArtifactError(f"could not push to remote '{remote}' ({url}):\n{dvc_repo.tail(pushed)}\n"
-                            "The pointers are recorded locally; run seal again once the remote is reachable.")
+        raise ArtifactError(
+            f"could not push to remote '{remote}' ({url}):\n{dvc_repo.tail(pushed)}\n"
+            "The pointers are recorded locally; run seal again once the remote is reachable."
+        )
     git_tree.stage(root, pointers)
     sizes = class_sizes(results, names)
     for row in sizes:

@@ -22,7 +22,7 @@ def parse_job_stats(output: str) -> dict[str, int]:
     except ValueError:
         return {}
     jobs = {}
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         fields = line.split()
         if not fields or fields[0] == "total":
             break
@@ -49,9 +49,11 @@ LOCKS = Path(".snakemake") / "locks"
 
 
 def _lock_held(root: Path, configfile: str) -> str:
-    return (f"Snakemake's lock on {root} is held: a Snakemake run is going on here, or one was killed and left its"
-            f" lock in {LOCKS}. If none is running, remove the lock with"
-            f" `snakemake --unlock --configfile {configfile}`, then run this command again (docs/recovery.md).")
+    return (
+        f"Snakemake's lock on {root} is held: a Snakemake run is going on here, or one was killed and left its"
+        f" lock in {LOCKS}. If none is running, remove the lock with"
+        f" `snakemake --unlock --configfile {configfile}`, then run this command again (docs/recovery.md)."
+    )
 
 
 def refuse_held_lock(root: Path, configfile: str) -> None:
@@ -100,7 +102,7 @@ def parse_detailed_summary(output: str) -> list[OutputRecord]:
     if start is None:
         return []
     rows = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         fields = line.split("\t")
         if len(fields) < 8:
             continue

@@ -21,15 +21,17 @@ GLIMPSE_SPLITS = {"train_inferred": "train", "test_inferred_id": "ID", "test_inf
 def _evaluations(model, eval_data: dict, step: int, seconds: float, labels: dict) -> list[dict]:
     from grokstudy.evaluation import evaluate_split
 
-    return [{**labels, "step": step, "seconds": round(seconds, 2), "split": split, **evaluate_split(model, data)}
-            for split, data in eval_data.items()]
+    return [
+        {**labels, "step": step, "seconds": round(seconds, 2), "split": split, **evaluate_split(model, data)}
+        for split, data in eval_data.items()
+    ]
 
 
 def _train_for(job: dict) -> list[dict]:
     """One run: train until `seconds` have passed (or `max_steps`), evaluating every `eval_every` steps."""
     from grokstudy.batching import encode
     from grokstudy.data import store
-    from grokstudy.model import build_model
+    from grokstudy.models import build_model
     from grokstudy.training.device import seed_step
     from grokstudy.training.optim import build_optimizer
     from grokstudy.training.sampler import EpochSampler
@@ -63,7 +65,7 @@ def _train_for(job: dict) -> list[dict]:
 def _worker(job: dict, queue) -> None:
     try:
         queue.put((job["labels"]["run"], _train_for(job), None))
-    except BaseException:  # noqa: BLE001 - the parent must hear of every failure, or it waits for nothing
+    except BaseException:
         queue.put((job["labels"]["run"], [], traceback.format_exc()))
 
 
@@ -87,19 +89,29 @@ def run_glimpse(jobs: list[dict], timeout_s: float) -> pd.DataFrame:
     return pd.DataFrame([row for job in jobs for row in by_run[job["labels"]["run"]]])  # in the jobs' order
 
 
-def glimpse_job(data_dir: Path, run: str, preset: dict, device: str, seconds: float, eval_every: int,
-                max_steps: int | None) -> dict:
+def glimpse_job(
+    data_dir: Path, run: str, preset: dict, device: str, seconds: float, eval_every: int, max_steps: int | None
+) -> dict:
     run_params = preset["runs"][run]
     dataset = preset["datasets"][run_params["dataset"]]
-    return {"data_dir": str(data_dir), "run_params": run_params, "model_params": preset["models"][run_params["model"]],
-            "device": device, "seconds": seconds, "eval_every": eval_every, "max_steps": max_steps,
-            "labels": {"run": run, "phi": dataset["phi"]}}
+    return {
+        "data_dir": str(data_dir),
+        "run_params": run_params,
+        "model_params": preset["models"][run_params["model"]],
+        "device": device,
+        "seconds": seconds,
+        "eval_every": eval_every,
+        "max_steps": max_steps,
+        "labels": {"run": run, "phi": dataset["phi"]},
+    }
 
 
 def wide_table(rows: pd.DataFrame) -> pd.DataFrame:
     """step x (phi, split) accuracy, runs in their given order, the splits of claim C1 and C3 only."""
     picked = rows[rows["split"].isin(GLIMPSE_SPLITS)].copy()
-    picked["column"] = [f"phi={phi:g} {GLIMPSE_SPLITS[s]}" for phi, s in zip(picked["phi"], picked["split"])]
+    picked["column"] = [
+        f"phi={phi:g} {GLIMPSE_SPLITS[s]}" for phi, s in zip(picked["phi"], picked["split"], strict=True)
+    ]
     order = [f"phi={phi:g} {label}" for phi in dict.fromkeys(picked["phi"]) for label in GLIMPSE_SPLITS.values()]
     table = picked.pivot_table(index="step", columns="column", values="accuracy", aggfunc="first")
     return table[[c for c in order if c in table.columns]].round(3)
@@ -110,8 +122,13 @@ def first_fit(rows: pd.DataFrame, run: str, threshold: float = 0.99) -> dict:
     mine = rows[rows["run"] == run].pivot_table(index="step", columns="split", values="accuracy", aggfunc="first")
     fitted = mine[mine["train_inferred"] >= threshold]
     last = mine.index.max()
-    reading = {"run": run, "last_step": int(last), "last_train": float(mine.loc[last, "train_inferred"]),
-               "last_id": float(mine.loc[last, "test_inferred_id"]), "last_ood": float(mine.loc[last, "test_inferred_ood"])}
+    reading = {
+        "run": run,
+        "last_step": int(last),
+        "last_train": float(mine.loc[last, "train_inferred"]),
+        "last_id": float(mine.loc[last, "test_inferred_id"]),
+        "last_ood": float(mine.loc[last, "test_inferred_ood"]),
+    }
     if len(fitted):
         step = fitted.index.min()
         reading.update(fit_step=int(step), id_at_fit=float(mine.loc[step, "test_inferred_id"]))
@@ -122,8 +139,11 @@ def reading_lines(rows: pd.DataFrame, paper_notes: dict[str, str]) -> list[str]:
     lines = []
     for run in dict.fromkeys(rows["run"]):
         r = first_fit(rows, run)
-        fit = (f"train >= 0.99 first at step {r['fit_step']} (ID there {r['id_at_fit']:.3f})" if "fit_step" in r
-               else f"train < 0.99 through step {r['last_step']}")
+        fit = (
+            f"train >= 0.99 first at step {r['fit_step']} (ID there {r['id_at_fit']:.3f})"
+            if "fit_step" in r
+            else f"train < 0.99 through step {r['last_step']}"
+        )
         last = f"at step {r['last_step']}: train {r['last_train']:.3f}, ID {r['last_id']:.3f}, OOD {r['last_ood']:.3f}"
         note = f" [{paper_notes[run]}]" if run in paper_notes else ""
         lines.append(f"- {run}: {fit}; {last}{note}")

@@ -22,8 +22,22 @@ from grokstudy.data import store
 from grokstudy.training.device import resolve_device
 
 LOOPS = ("reference", "fast", "fast-concurrent")
-COLUMNS = ["date", "device", "preset", "run", "loop", "processes", "steps", "steps_per_s", "tokens_per_s",
-           "mfu", "peak_mem_gb", "peak_flops_source", "versions", "notes"]
+COLUMNS = [
+    "date",
+    "device",
+    "preset",
+    "run",
+    "loop",
+    "processes",
+    "steps",
+    "steps_per_s",
+    "tokens_per_s",
+    "mfu",
+    "peak_mem_gb",
+    "peak_flops_source",
+    "versions",
+    "notes",
+]
 # Dense bf16 peak of the GPUs this project is lent (vendor figures, FLOP/s).
 GPU_PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
@@ -34,7 +48,9 @@ def device_name(device: torch.device) -> str:
     model = platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
         model = f"{names[0]} x{len(names)}" if names else model
     return f"CPU {model}, {torch.get_num_threads()} torch thread per process"
 
@@ -64,13 +80,15 @@ def peak_flops(device: torch.device, name: str | None = None) -> tuple[float | N
 
 def model_flops_per_step(model_params: dict, vocab_rows: int, batch: int, prompt_tokens: float) -> float:
     """Useful training FLOPs (forward + backward = 6 per parameter per token), counted the same way for both loops."""
-    d, layers = model_params["d_model"], model_params["layers"]
-    trunk = layers * 12 * d * d  # attention (4 d^2) and MLP (8 d^2) weights per layer
-    return 6 * trunk * batch * prompt_tokens + 6 * d * vocab_rows * batch
+    from grokstudy.models import trunk_parameters
+
+    trunk = trunk_parameters(model_params)
+    return 6 * trunk * batch * prompt_tokens + 6 * model_params["d_model"] * vocab_rows * batch
 
 
-def _measure(loop: str, data_dir: str, model_params: dict, run_params: dict, device: str, steps: int, warmup: int,
-             queue) -> None:
+def _measure(
+    loop: str, data_dir: str, model_params: dict, run_params: dict, device: str, steps: int, warmup: int, queue
+) -> None:
     dev = torch.device(device)
     if dev.type == "cpu":
         torch.set_num_threads(1)
@@ -85,7 +103,7 @@ def _measure(loop: str, data_dir: str, model_params: dict, run_params: dict, dev
         step = ref.step
     else:
         from grokstudy.batching import encode
-        from grokstudy.model import build_model
+        from grokstudy.models import build_model
         from grokstudy.training.optim import build_optimizer
         from grokstudy.training.sampler import EpochSampler
         from grokstudy.training.step import TrainStep
@@ -114,8 +132,11 @@ def _measure(loop: str, data_dir: str, model_params: dict, run_params: dict, dev
     if dev.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    peak = (
+        torch.cuda.max_memory_allocated()
+        if dev.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
     queue.put({"steps_per_s": steps / seconds, "peak_mem_gb": peak / 1e9, "device": device_name(dev)})
 
 
@@ -133,9 +154,19 @@ def _run_processes(count: int, *args) -> list[dict]:
     return results
 
 
-def benchmark(configfile: Path, run: str, loops=LOOPS, steps: int = 30, warmup: int = 5, processes: int = 2,
-              device: str = "auto", compile: bool = False, log=print, eager: bool = False,
-              precision: str = "bf16") -> list[dict]:
+def benchmark(
+    configfile: Path,
+    run: str,
+    loops=LOOPS,
+    steps: int = 30,
+    warmup: int = 5,
+    processes: int = 2,
+    device: str = "auto",
+    compile: bool = False,
+    log=print,
+    eager: bool = False,
+    precision: str = "bf16",
+) -> list[dict]:
     """One row per loop. `compile` captures the fast step even where the preset does not; `eager` never
     captures it (it wins over both); `precision` labels the rows (the step uses bf16 where the GPU has it)."""
     preset = study_config.load(configfile)
@@ -159,20 +190,37 @@ def benchmark(configfile: Path, run: str, loops=LOOPS, steps: int = 30, warmup: 
         for loop in loops:
             count = processes if loop == "fast-concurrent" else 1
             log(f"bench: {loop} x{count} on {dev.type}, {warmup} warm-up + {steps} timed steps")
-            results = _run_processes(count, "fast" if loop == "fast-concurrent" else loop, tmp, model_params,
-                                     run_params, str(dev), steps, warmup)
+            results = _run_processes(
+                count,
+                "fast" if loop == "fast-concurrent" else loop,
+                tmp,
+                model_params,
+                run_params,
+                str(dev),
+                steps,
+                warmup,
+            )
             steps_per_s = sum(r["steps_per_s"] for r in results)
             peak, peak_source = cpu_peak or peak_flops(dev, name=results[0]["device"])
-            rows.append({
-                "date": datetime.date.today().isoformat(), "device": results[0]["device"], "preset": preset["name"],
-                "run": run, "loop": loop, "processes": count, "steps": steps, "steps_per_s": round(steps_per_s, 3),
-                "tokens_per_s": round(steps_per_s * run_params["batch_size"] * prompt_tokens, 1),
-                "mfu": round(steps_per_s * flops / (peak * count), 4) if peak else "",
-                "peak_mem_gb": round(max(r["peak_mem_gb"] for r in results), 3), "peak_flops_source": peak_source,
-                "versions": json.dumps(versions, sort_keys=True),
-                "notes": f"compile={run_params.get('compile', False)}; forward=public full trunk"
-                         + (f"; precision={precision}" if dev.type == "cuda" else ""),
-            })
+            rows.append(
+                {
+                    "date": datetime.date.today().isoformat(),
+                    "device": results[0]["device"],
+                    "preset": preset["name"],
+                    "run": run,
+                    "loop": loop,
+                    "processes": count,
+                    "steps": steps,
+                    "steps_per_s": round(steps_per_s, 3),
+                    "tokens_per_s": round(steps_per_s * run_params["batch_size"] * prompt_tokens, 1),
+                    "mfu": round(steps_per_s * flops / (peak * count), 4) if peak else "",
+                    "peak_mem_gb": round(max(r["peak_mem_gb"] for r in results), 3),
+                    "peak_flops_source": peak_source,
+                    "versions": json.dumps(versions, sort_keys=True),
+                    "notes": f"compile={run_params.get('compile', False)}; forward=public full trunk"
+                    + (f"; precision={precision}" if dev.type == "cuda" else ""),
+                }
+            )
             log(f"bench: {loop}: {steps_per_s:.2f} steps/s")
     return rows
 

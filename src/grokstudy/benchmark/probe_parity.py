@@ -8,16 +8,21 @@ import numpy as np
 import torch
 
 from grokstudy.data import store
-from grokstudy.model import build_model
-from grokstudy.probes.causal_tracing import trace_model, tracing_queries
-from grokstudy.probes.logit_lens import PROBE_SPLITS, SITES, candidate_tokens, probe_model, site_queries
+from grokstudy.models import build_model
+from grokstudy.analyses.causal_tracing import trace_model, tracing_queries
+from grokstudy.analyses.logit_lens import SITES, probe_model, site_queries
+from grokstudy.analyses.queries import PROBE_SPLITS, candidate_tokens
 
 PARITY_PROBES = {"bootstrap_resamples": 50, "confidence": 0.95}
 
 
-def _readings(model, tokenizer, lens_queries: dict, trace_queries: dict, candidates: list[str]) -> dict[str, np.ndarray]:
-    ranks = {site.position_name: probe_model(model, tokenizer, lens_queries[site.position_name], site, candidates)
-             for site in SITES["composition"]}
+def _readings(
+    model, tokenizer, lens_queries: dict, trace_queries: dict, candidates: list[str]
+) -> dict[str, np.ndarray]:
+    ranks = {
+        site.position_name: probe_model(model, tokenizer, lens_queries[site.position_name], site, candidates)
+        for site in SITES["composition"]
+    }
     effects, _ = trace_model(model, tokenizer, trace_queries, PARITY_PROBES)
     return {
         "reciprocal_rank": np.concatenate([r.ravel() for by_split in ranks.values() for r in by_split.values()]),
@@ -31,8 +36,10 @@ def probe_parity(data_dir: Path, model_params: dict, device: str, max_queries: i
     tokenizer = store.load_tokenizer(data_dir)
     frames = store.read_eval(data_dir)
     entities = candidate_tokens(list(tokenizer.get_vocab()), "composition")
-    lens_queries = {site.position_name: {s: site_queries(frames[s], site, max_queries, seed=0) for s in PROBE_SPLITS}
-                    for site in SITES["composition"]}
+    lens_queries = {
+        site.position_name: {s: site_queries(frames[s], site, max_queries, seed=0) for s in PROBE_SPLITS}
+        for site in SITES["composition"]
+    }
     trace_queries = {s: tracing_queries(frames[s], entities, max_queries, seed=0) for s in PROBE_SPLITS}
     cpu_model = build_model(model_params, tokenizer, seed=seed).float().eval()
     device_model = copy.deepcopy(cpu_model).to(torch.device(device)).eval()

@@ -15,7 +15,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from transformers import PreTrainedModel, PreTrainedTokenizerFast
+
+from grokstudy.models.gpt2 import GPT2
 
 GPT2_VOCAB = 50_257
 PADDED_LENGTH = 10
@@ -29,24 +31,25 @@ def reference_tokenizer(study_vocab: list[str]) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", pad_token="<pad>")
 
 
-def reference_model(model_params: dict, tokenizer: PreTrainedTokenizerFast) -> GPT2LMHeadModel:
-    d = model_params["d_model"]
+def reference_model(model_params: dict, tokenizer: PreTrainedTokenizerFast) -> PreTrainedModel:
+    """The study's GPT-2 with the original code's context length (1024 positions)."""
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=1024, n_embd=d, n_layer=model_params["layers"],
-                        n_head=model_params["heads"], n_inner=4 * d, resid_pdrop=model_params["dropout"],
-                        embd_pdrop=model_params["dropout"], attn_pdrop=model_params["dropout"])
-    return GPT2LMHeadModel(config)
+    return GPT2().build({**model_params, "arch": "gpt2", "max_positions": 1024, "mlp_ratio": 4}, tokenizer)
 
 
 class ReferenceLoop:
     def __init__(self, train: pd.DataFrame, study_vocab: list[str], model_params: dict, run_params: dict, device):
         self.device = torch.device(device)
-        self.texts = [f"{p} {a}" for p, a in zip(train["prompt"], train["answer"])]
+        self.texts = [f"{p} {a}" for p, a in zip(train["prompt"], train["answer"], strict=True)]
         self.prompt_lengths = [len(p.split(" ")) for p in train["prompt"]]
         self.tokenizer = reference_tokenizer(study_vocab)
         self.model = reference_model(model_params, self.tokenizer).to(self.device).train()
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=run_params["lr"], betas=tuple(run_params["betas"]),
-                                           weight_decay=run_params["weight_decay"])
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=run_params["lr"],
+            betas=tuple(run_params["betas"]),
+            weight_decay=run_params["weight_decay"],
+        )
         self.half = self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.half)
         self.batch_size = run_params["batch_size"]
@@ -55,8 +58,13 @@ class ReferenceLoop:
 
     def step(self) -> None:
         rows = self.rng.sample(range(len(self.texts)), self.batch_size)
-        enc = self.tokenizer([self.texts[i] for i in rows], padding="max_length", max_length=PADDED_LENGTH,
-                             truncation=True, return_tensors="pt")
+        enc = self.tokenizer(
+            [self.texts[i] for i in rows],
+            padding="max_length",
+            max_length=PADDED_LENGTH,
+            truncation=True,
+            return_tensors="pt",
+        )
         labels = torch.full_like(enc["input_ids"], -100)
         for row, i in enumerate(rows):  # loss on the answer token only, as in the original
             labels[row, self.prompt_lengths[i]] = enc["input_ids"][row, self.prompt_lengths[i]]

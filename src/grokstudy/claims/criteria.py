@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from grokstudy.claims.evidence import Evidence, Replicate, accuracy_text
 from grokstudy.stats import wilson_interval
+import itertools
 
 PASS, FAIL, INCONCLUSIVE, NOT_TESTED, MIXED = "pass", "fail", "inconclusive", "not tested", "mixed"
 TRAIN, ID, OOD = "train_inferred", "test_inferred_id", "test_inferred_ood"
@@ -23,7 +24,9 @@ class Outcome:
 
 
 def _composition_runs(ev: Evidence, rep: Replicate) -> list[str]:
-    return [r for r in rep.runs.values() if ev.task(r) == "composition" and ev.run(r).get("training_facts", "all") == "all"]
+    return [
+        r for r in rep.runs.values() if ev.task(r) == "composition" and ev.run(r).get("training_facts", "all") == "all"
+    ]
 
 
 def fit_then_generalize(ev: Evidence, rep: Replicate) -> Outcome | None:
@@ -38,10 +41,17 @@ def fit_then_generalize(ev: Evidence, rep: Replicate) -> Outcome | None:
         return Outcome(FAIL, math.nan, f"train never reached {c['fit_threshold']} (best {best:.3f})")
     correct, n = ev.count(run, ID, fit)
     generalized = ev.first_step(run, ID, c["generalize_threshold"])
-    later = (f"ID >= {c['generalize_threshold']} at step {generalized}" if generalized is not None
-             else f"ID never reached {c['generalize_threshold']} (final {ev.at(run, ID)['accuracy']:.3f})")
+    later = (
+        f"ID >= {c['generalize_threshold']} at step {generalized}"
+        if generalized is not None
+        else f"ID never reached {c['generalize_threshold']} (final {ev.at(run, ID)['accuracy']:.3f})"
+    )
     ok = correct / n <= c["id_at_fit_ceiling"] and generalized is not None and generalized > fit
-    return Outcome(PASS if ok else FAIL, correct / n, f"train >= {c['fit_threshold']} at step {fit}, ID then {accuracy_text(correct, n)}; {later}")
+    return Outcome(
+        PASS if ok else FAIL,
+        correct / n,
+        f"train >= {c['fit_threshold']} at step {fit}, ID then {accuracy_text(correct, n)}; {later}",
+    )
 
 
 def no_ood_generalization(ev: Evidence, rep: Replicate) -> Outcome | None:
@@ -53,7 +63,9 @@ def no_ood_generalization(ev: Evidence, rep: Replicate) -> Outcome | None:
     generalized = {r: ev.first_step(r, ID, threshold) for r in runs}
     generalized = {r: step for r, step in generalized.items() if step is not None}
     if not generalized:
-        return Outcome(INCONCLUSIVE, math.nan, f"no composition run reached ID {threshold}, so an OOD failure says nothing")
+        return Outcome(
+            INCONCLUSIVE, math.nan, f"no composition run reached ID {threshold}, so an OOD failure says nothing"
+        )
     parts, ok, peak_of_all = [], True, 0.0
     for run, step in generalized.items():
         ood = ev.rows(run, OOD)
@@ -61,8 +73,10 @@ def no_ood_generalization(ev: Evidence, rep: Replicate) -> Outcome | None:
         base = ev.baseline(run, OOD)
         ok &= peak <= base["interval"][1]
         peak_of_all = max(peak_of_all, peak)
-        parts.append(f"{run}: OOD at most {peak:.3f} from step {step} (ID generalized) on; relation-frequency "
-                     f"baseline {base['accuracy']:.3f}, upper 95% bound {base['interval'][1]:.3f}")
+        parts.append(
+            f"{run}: OOD at most {peak:.3f} from step {step} (ID generalized) on; relation-frequency "
+            f"baseline {base['accuracy']:.3f}, upper 95% bound {base['interval'][1]:.3f}"
+        )
     return Outcome(PASS if ok else FAIL, peak_of_all, "; ".join(parts))
 
 
@@ -73,10 +87,10 @@ def _ordered_contrast(ev: Evidence, runs: list[str], key, label: str) -> Outcome
     common = min(ev.last_step(r) for r in runs)
     counts = [ev.count(r, ID, common) for r in runs]
     intervals = [wilson_interval(k, n) for k, n in counts]
-    increasing = all(prev[1] < nxt[0] for prev, nxt in zip(intervals, intervals[1:]))
+    increasing = all(prev[1] < nxt[0] for prev, nxt in itertools.pairwise(intervals))
     base = ev.baseline(runs[-1], ID)
     learned = intervals[-1][0] > base["interval"][1]
-    measured = "; ".join(f"{label}={key(r)}: ID {accuracy_text(k, n)}" for r, (k, n) in zip(runs, counts))
+    measured = "; ".join(f"{label}={key(r)}: ID {accuracy_text(k, n)}" for r, (k, n) in zip(runs, counts, strict=True))
     measured += f" (step {common}; relation-frequency baseline {base['accuracy']:.3f})"
     value = counts[-1][0] / counts[-1][1] - counts[0][0] / counts[0][1]
     return Outcome(PASS if increasing and learned else FAIL, value, measured)
@@ -92,25 +106,32 @@ def _largest_group(runs: list[str], world, varied) -> list[str] | None:
 
 def phi_order(ev: Evidence, rep: Replicate) -> Outcome | None:
     """C3: in one world, higher phi generalizes faster."""
+
     def world(r):
         d, run = ev.dataset(r), ev.run(r)
         return d["entities"], d["relations"], d["out_degree"], d["seed"], run["weight_decay"], run["model"]
+
     group = _largest_group(_composition_runs(ev, rep), world, lambda r: ev.dataset(r)["phi"])
     return None if group is None else _ordered_contrast(ev, group, lambda r: ev.dataset(r)["phi"], "phi")
 
 
 def weight_decay_order(ev: Evidence, rep: Replicate) -> Outcome | None:
     """C5: on one dataset, larger weight decay generalizes faster."""
-    group = _largest_group(_composition_runs(ev, rep), lambda r: (ev.run(r)["dataset"], ev.run(r)["model"]),
-                           lambda r: ev.run(r)["weight_decay"])
+    group = _largest_group(
+        _composition_runs(ev, rep),
+        lambda r: (ev.run(r)["dataset"], ev.run(r)["model"]),
+        lambda r: ev.run(r)["weight_decay"],
+    )
     return None if group is None else _ordered_contrast(ev, group, lambda r: ev.run(r)["weight_decay"], "wd")
 
 
 def epochs_across_sizes(ev: Evidence, rep: Replicate) -> Outcome | None:
     """C4: at fixed phi, the epochs each |E| needs for ID to generalize differ by at most the stated ratio."""
+
     def world(r):
         d, run = ev.dataset(r), ev.run(r)
         return d["phi"], d["relations"], d["out_degree"], run["weight_decay"], run["model"]
+
     group = _largest_group(_composition_runs(ev, rep), world, lambda r: ev.dataset(r)["entities"])
     if group is None:
         return None
@@ -121,8 +142,10 @@ def epochs_across_sizes(ev: Evidence, rep: Replicate) -> Outcome | None:
         reached = rows[rows["accuracy"] >= c["generalize_threshold"]]
         entities = ev.dataset(run)["entities"]
         if reached.empty:
-            parts.append(f"|E|={entities}: ID never reached {c['generalize_threshold']} in {rows['epoch'].max():.0f} epochs "
-                         f"(final {rows['accuracy'].iloc[-1]:.3f})")
+            parts.append(
+                f"|E|={entities}: ID never reached {c['generalize_threshold']} in {rows['epoch'].max():.0f} epochs "
+                f"(final {rows['accuracy'].iloc[-1]:.3f})"
+            )
             continue
         epochs.append(float(reached["epoch"].iloc[0]))
         parts.append(f"|E|={entities}: ID >= {c['generalize_threshold']} at epoch {epochs[-1]:.0f}")

@@ -24,7 +24,10 @@ def replicates(config: dict) -> list[Replicate]:
     by_seed: dict = {}
     for run, origin in config["replicate_of"].items():
         by_seed.setdefault(origin["seed"], {})[origin["base"]] = run
-    return [Replicate(seed, runs) for seed, runs in sorted(by_seed.items(), key=lambda item: (item[0] is not None, item[0] or 0))]
+    return [
+        Replicate(seed, runs)
+        for seed, runs in sorted(by_seed.items(), key=lambda item: (item[0] is not None, item[0] or 0))
+    ]
 
 
 @dataclass(frozen=True)
@@ -64,15 +67,20 @@ class Evidence:
 
     def count(self, run: str, split: str, step: float = float("inf")) -> tuple[int, int]:
         row = self.at(run, split, step)
-        return int(round(row["accuracy"] * row["n"])), int(row["n"])
+        return round(row["accuracy"] * row["n"]), int(row["n"])
 
     def last_step(self, run: str) -> int:
         return int(self.metrics.loc[self.metrics["run"] == run, "step"].max())
 
     def baseline(self, run: str, split: str) -> dict:
-        """{name, correct, n} of the split's baseline in the run's dataset, plus its accuracy and 95 % Wilson interval."""
+        """{name, correct, n} of the split's baseline in the run's dataset, plus its accuracy and 95 % Wilson
+        interval."""
         entry = self.baselines[self.run(run)["dataset"]]["splits"][split]
-        return {**entry, "accuracy": baseline_accuracy(entry), "interval": wilson_interval(entry["correct"], entry["n"])}
+        return {
+            **entry,
+            "accuracy": baseline_accuracy(entry),
+            "interval": wilson_interval(entry["correct"], entry["n"]),
+        }
 
 
 def accuracy_text(correct: int, n: int) -> str:

@@ -18,6 +18,7 @@ NULL_NETWORKS = ("random_init", "step0", "relation_prior")
 MIN_TRACED_QUERIES = 10
 SHARE_RESAMPLES, SHARE_CONFIDENCE = 2000, 0.95
 
+
 def _bridge_site(ev: Evidence, run: str) -> pd.DataFrame:
     """The run's logit-lens rows for the bridge: position r1, training two-hop queries."""
     lens = ev.lens
@@ -56,22 +57,36 @@ def bridge_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
     site = _bridge_site(ev, run)
     nulls = site[site["network"].isin(NULL_NETWORKS) & (site["layer"] == layer)]
     strongest = nulls.loc[nulls["ci_high_test"].idxmax()]
-    measured = (f"layer {layer} (chosen on the selection half): bridge MRR {trained['mrr_test']:.3f} "
-                f"[{trained['ci_low_test']:.3f}, {trained['ci_high_test']:.3f}] on the test half; strongest null "
-                f"{strongest['network']} {strongest['mrr_test']:.3f} (CI high {strongest['ci_high_test']:.3f})")
+    measured = (
+        f"layer {layer} (chosen on the selection half): bridge MRR {trained['mrr_test']:.3f} "
+        f"[{trained['ci_low_test']:.3f}, {trained['ci_high_test']:.3f}] on the test half; strongest null "
+        f"{strongest['network']} {strongest['mrr_test']:.3f} (CI high {strongest['ci_high_test']:.3f})"
+    )
     control_run = rep.runs.get(c.get("control_run"))
     control = None if control_run is None else _final_lens(ev, control_run).loc[layer]
     if control is not None:
-        measured += f"; atomic-only control {control['mrr_test']:.3f} [{control['ci_low_test']:.3f}, {control['ci_high_test']:.3f}]"
+        measured += (
+            f"; atomic-only control {control['mrr_test']:.3f} "
+            f"[{control['ci_low_test']:.3f}, {control['ci_high_test']:.3f}]"
+        )
     if trained["ci_low_test"] <= strongest["ci_high_test"]:
         return Outcome(FAIL, trained["mrr_test"] - strongest["mrr_test"], measured)
     if control is None:
-        return Outcome(INCONCLUSIVE, trained["mrr_test"] - strongest["mrr_test"],
-                       measured + "; no atomic-only control was run, so atomic recall is not ruled out")
+        return Outcome(
+            INCONCLUSIVE,
+            trained["mrr_test"] - strongest["mrr_test"],
+            measured + "; no atomic-only control was run, so atomic recall is not ruled out",
+        )
     if trained["ci_low_test"] <= control["ci_high_test"]:
-        return Outcome(FAIL, trained["mrr_test"] - control["mrr_test"], measured + (
-            ": a model that never saw a two-hop fact decodes the bridge there as well, so this reading is atomic "
-            "recall of (h, r1), not evidence of two-hop reasoning"))
+        return Outcome(
+            FAIL,
+            trained["mrr_test"] - control["mrr_test"],
+            measured
+            + (
+                ": a model that never saw a two-hop fact decodes the bridge there as well, so this reading is atomic "
+                "recall of (h, r1), not evidence of two-hop reasoning"
+            ),
+        )
     return Outcome(PASS, trained["mrr_test"] - control["mrr_test"], measured)
 
 
@@ -112,14 +127,19 @@ def causal_effect_grows(ev: Evidence, rep: Replicate) -> Outcome | None:
     last = traced[traced["step"] == steps[-1]].set_index("query").sort_index()
     both = first["correct"].astype(bool) & last["correct"].astype(bool)
     if both.sum() < MIN_TRACED_QUERIES:
-        return Outcome(INCONCLUSIVE, math.nan, f"only {int(both.sum())} ID queries are correct at steps {start} and {steps[-1]}")
+        return Outcome(
+            INCONCLUSIVE, math.nan, f"only {int(both.sum())} ID queries are correct at steps {start} and {steps[-1]}"
+        )
     column = f"drop_{layer}_r2"
     first, last = first[both], last[both]
     change, low, high = _paired_share_change(first, last, column)
-    measured = (f"layer {layer}, r2, {int(both.sum())} ID queries correct at steps {start} and {steps[-1]}: share of the "
-                f"total effect {_share(first[column].to_numpy(), first['total_effect'].to_numpy()):.3f} -> "
-                f"{_share(last[column].to_numpy(), last['total_effect'].to_numpy()):.3f} (change {change:+.3f} [{low:+.3f}, {high:+.3f}]); "
-                f"mean drop in P(answer) {first[column].mean():.3f} -> {last[column].mean():.3f}")
+    measured = (
+        f"layer {layer}, r2, {int(both.sum())} ID queries correct at steps {start} and {steps[-1]}: share of the "
+        f"total effect {_share(first[column].to_numpy(), first['total_effect'].to_numpy()):.3f} -> "
+        f"{_share(last[column].to_numpy(), last['total_effect'].to_numpy()):.3f} "
+        f"(change {change:+.3f} [{low:+.3f}, {high:+.3f}]); "
+        f"mean drop in P(answer) {first[column].mean():.3f} -> {last[column].mean():.3f}"
+    )
     if low <= 0:
         measured += "; this 4-layer model does not show the growing effect" if high <= 0 or change <= 0 else ""
     return Outcome(PASS if low > 0 else FAIL, change, measured)

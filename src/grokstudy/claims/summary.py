@@ -8,8 +8,27 @@ from grokstudy.claims.criteria import FAIL, INCONCLUSIVE, MIXED, NOT_TESTED, PAS
 from grokstudy.claims.evidence import Replicate
 
 # Two-sided 95 % quantiles of Student's t by degrees of freedom (a preset has at most 20 seeds).
-T_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-        11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093}
+T_95 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    11: 2.201,
+    12: 2.179,
+    13: 2.160,
+    14: 2.145,
+    15: 2.131,
+    16: 2.120,
+    17: 2.110,
+    18: 2.101,
+    19: 2.093,
+}
 
 
 def t_interval(values: list[float]) -> tuple[float, float, float]:
@@ -46,7 +65,8 @@ def summarize(outcomes: list[tuple[Replicate, Outcome | None]], value_name: str)
     else:
         pooled = f"{value_name} {mean:.3f} [{low:.3f}, {high:.3f}] (mean over {len(tested)} seeds, 95% t interval)"
     return {
-        "measured": " | ".join(f"{rep.label}: {out.status}: {out.measured}" for rep, out in tested) or "nothing in this preset tests it",
+        "measured": " | ".join(f"{rep.label}: {out.status}: {out.measured}" for rep, out in tested)
+        or "nothing in this preset tests it",
         "seeds_passing": f"{statuses.count(PASS)} of {len(statuses)}" if statuses else "-",
         "pooled": pooled,
         "status": overall_status(statuses),

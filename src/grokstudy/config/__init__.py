@@ -17,14 +17,23 @@ from grokstudy.config.model import TASKS, Preset
 from grokstudy.config.yaml_file import load_mapping
 from grokstudy.errors import ConfigError
 
-__all__ = ["TASKS", "Preset", "load", "resolve", "typed", "for_snakemake", "task_of"]
+__all__ = ["TASKS", "Preset", "for_snakemake", "load", "resolve", "task_of", "typed"]
 
 
 # Keys of earlier versions of the format, and what replaced them.
 RETIRED_KEYS = {
-    ("figures", "logit_lens"): "no longer read: a logit-lens figure is drawn for every run in probes.runs; remove this key",
-    ("claims", "ood_ceiling"): "no longer read: C2 compares OOD accuracy with the relation-frequency baseline; remove this key",
-    ("claims", "delay_ratio"): "no longer read: C1 bounds ID accuracy at the fit step (claims.id_at_fit_ceiling); remove this key",
+    (
+        "figures",
+        "logit_lens",
+    ): "no longer read: a logit-lens figure is drawn for every run in probes.runs; remove this key",
+    (
+        "claims",
+        "ood_ceiling",
+    ): "no longer read: C2 compares OOD accuracy with the relation-frequency baseline; remove this key",
+    (
+        "claims",
+        "delay_ratio",
+    ): "no longer read: C1 bounds ID accuracy at the fit step (claims.id_at_fit_ceiling); remove this key",
 }
 
 
@@ -80,7 +89,9 @@ def for_snakemake(configfiles: list, config: dict) -> dict:
     """
     if len(configfiles) != 1:
         given = ", ".join(map(str, configfiles)) or "none"
-        raise ConfigError("--configfile", f"{given}; allowed: exactly one preset file, e.g. --configfile config/smoke.yaml")
+        raise ConfigError(
+            "--configfile", f"{given}; allowed: exactly one preset file, e.g. --configfile config/smoke.yaml"
+        )
     load_mapping(Path(configfiles[0]))  # refuses duplicate keys, alias bombs, oversized files
     return resolve(config)
 

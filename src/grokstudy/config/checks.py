@@ -13,25 +13,38 @@ def _check_dataset(key: str, ds) -> None:
             raise ConfigError(f"{key}.out_degree", f"{ds.out_degree} exceeds relations; allowed: 1..{ds.relations}")
         n_atomic = ds.entities * ds.out_degree
         if round(ds.ood_fraction * n_atomic) < 1:
-            raise ConfigError(f"{key}.ood_fraction", f"{ds.ood_fraction} selects no OOD fact among {n_atomic}; allowed: >= {1 / n_atomic:.4g}")
+            raise ConfigError(
+                f"{key}.ood_fraction",
+                f"{ds.ood_fraction} selects no OOD fact among {n_atomic}; allowed: >= {1 / n_atomic:.4g}",
+            )
         limit = composition_phi_max(CompositionSpec(**fields))
     else:
         if round(ds.ood_fraction * ds.entities) < 2:
-            raise ConfigError(f"{key}.ood_fraction", f"{ds.ood_fraction} gives fewer than 2 OOD entities; allowed: >= {2 / ds.entities:.4g}")
+            raise ConfigError(
+                f"{key}.ood_fraction",
+                f"{ds.ood_fraction} gives fewer than 2 OOD entities; allowed: >= {2 / ds.entities:.4g}",
+            )
         limit = comparison_phi_max(ComparisonSpec(**fields))
     # The generator checks the exact bound; this catches clearly impossible values up front.
     if ds.phi > limit * 1.02:
-        raise ConfigError(f"{key}.phi", f"{ds.phi} is beyond what the candidates allow; allowed range: (0, ~{limit:.2f}]")
+        raise ConfigError(
+            f"{key}.phi", f"{ds.phi} is beyond what the candidates allow; allowed range: (0, ~{limit:.2f}]"
+        )
 
 
 def _check_runs(preset: Preset) -> None:
     for name, run in preset.runs.items():
         if run.dataset not in preset.datasets:
-            raise ConfigError(f"runs.{name}.dataset", f"{run.dataset!r} is not defined; allowed: {sorted(preset.datasets)}")
+            raise ConfigError(
+                f"runs.{name}.dataset", f"{run.dataset!r} is not defined; allowed: {sorted(preset.datasets)}"
+            )
         if run.model not in preset.models:
             raise ConfigError(f"runs.{name}.model", f"{run.model!r} is not defined; allowed: {sorted(preset.models)}")
         if run.checkpoints.dense_count >= run.checkpoints.count:
-            raise ConfigError(f"runs.{name}.checkpoints.dense_count", f"{run.checkpoints.dense_count}; allowed: below count={run.checkpoints.count}")
+            raise ConfigError(
+                f"runs.{name}.checkpoints.dense_count",
+                f"{run.checkpoints.dense_count}; allowed: below count={run.checkpoints.count}",
+            )
         if run.warmup_steps > run.steps:
             raise ConfigError(f"runs.{name}.warmup_steps", f"{run.warmup_steps}; allowed: at most steps={run.steps}")
 
@@ -42,16 +55,24 @@ def _check_seeds(preset: Preset) -> None:
         for section in ("datasets", "runs"):
             for name, entry in getattr(preset, section).items():
                 if entry.seed is None:
-                    raise ConfigError(f"{section}.{name}.seed", "missing; allowed: an integer seed here, or a top-level seeds list")
+                    raise ConfigError(
+                        f"{section}.{name}.seed", "missing; allowed: an integer seed here, or a top-level seeds list"
+                    )
         return
     if len(set(preset.seeds)) != len(preset.seeds):
         raise ConfigError("seeds", f"{preset.seeds} repeats a seed; allowed: distinct seeds")
     for section in ("datasets", "runs"):
         for name, entry in getattr(preset, section).items():
             if entry.seed is not None:
-                raise ConfigError(f"{section}.{name}.seed", "given with a top-level seeds list, which sets it; allowed: one or the other")
+                raise ConfigError(
+                    f"{section}.{name}.seed",
+                    "given with a top-level seeds list, which sets it; allowed: one or the other",
+                )
             if len(name) + longest_suffix(preset.seeds) > 64:
-                raise ConfigError(f"{section}.{name}", f"too long to carry a seed suffix; allowed: at most {64 - longest_suffix(preset.seeds)} characters")
+                raise ConfigError(
+                    f"{section}.{name}",
+                    f"too long to carry a seed suffix; allowed: at most {64 - longest_suffix(preset.seeds)} characters",
+                )
 
 
 def _task(preset: Preset, run: str) -> str:
@@ -63,19 +84,32 @@ def _check_claim_runs(preset: Preset) -> None:
     claims = preset.claims
     grok, comparison, control = claims.grokking_run, claims.comparison_run, claims.control_run
     if grok is not None and (_task(preset, grok) != "composition" or preset.runs[grok].training_facts != "all"):
-        raise ConfigError("claims.grokking_run", f"{grok!r} is not a composition run trained on all facts; allowed: such a run")
+        raise ConfigError(
+            "claims.grokking_run", f"{grok!r} is not a composition run trained on all facts; allowed: such a run"
+        )
     if comparison is not None and _task(preset, comparison) != "comparison":
-        raise ConfigError("claims.comparison_run", f"{comparison!r} is a {_task(preset, comparison)} run; allowed: a comparison run")
+        raise ConfigError(
+            "claims.comparison_run", f"{comparison!r} is a {_task(preset, comparison)} run; allowed: a comparison run"
+        )
     if control is None:
         return
     run = preset.runs[control]
     if grok is None:
-        raise ConfigError("claims.control_run", "given without claims.grokking_run; allowed: a control of the grokking run")
-    if run.training_facts != "atomic" or (run.dataset, run.model) != (preset.runs[grok].dataset, preset.runs[grok].model):
-        raise ConfigError("claims.control_run", f"{control!r} must train the dataset and model of {grok!r} on atomic facts only "
-                          "(training_facts: atomic)")
+        raise ConfigError(
+            "claims.control_run", "given without claims.grokking_run; allowed: a control of the grokking run"
+        )
+    if run.training_facts != "atomic" or (run.dataset, run.model) != (
+        preset.runs[grok].dataset,
+        preset.runs[grok].model,
+    ):
+        raise ConfigError(
+            "claims.control_run",
+            f"{control!r} must train the dataset and model of {grok!r} on atomic facts only (training_facts: atomic)",
+        )
     if control not in preset.probes.runs or grok not in preset.probes.runs:
-        raise ConfigError("probes.runs", f"must list {grok!r} and its control {control!r}: C7a reads both runs' logit lens")
+        raise ConfigError(
+            "probes.runs", f"must list {grok!r} and its control {control!r}: C7a reads both runs' logit lens"
+        )
 
 
 # What a contrast figure varies, and the facts of a run it reads.
@@ -93,9 +127,14 @@ def _check_contrasts(preset: Preset) -> None:
             continue
         for run in section.runs:
             if _task(preset, run) != "composition":
-                raise ConfigError(f"figures.{figure}.runs", f"{run!r} is a {_task(preset, run)} run; allowed: composition runs")
+                raise ConfigError(
+                    f"figures.{figure}.runs", f"{run!r} is a {_task(preset, run)} run; allowed: composition runs"
+                )
         if len({value(preset, run) for run in section.runs}) < 2:
-            raise ConfigError(f"figures.{figure}.runs", f"all runs share one {varied}; allowed: runs with at least two values of {varied}")
+            raise ConfigError(
+                f"figures.{figure}.runs",
+                f"all runs share one {varied}; allowed: runs with at least two values of {varied}",
+            )
 
 
 def _run_references(preset: Preset) -> list[tuple[str, list[str]]]:

@@ -5,8 +5,6 @@ that job uses: an edit to one run's settings reruns that run's jobs, not its nei
 Names that only place files (a run's dataset and model names) are left out: the paths carry them.
 """
 
-CHECKPOINT_PROBE_KEYS = ("max_queries", "bootstrap_resamples", "confidence")
-NULL_PROBE_KEYS = (*CHECKPOINT_PROBE_KEYS, "null_seeds")
 # What the claims compare runs by: their task, world, phi, weight decay, model and training facts.
 CLAIM_RUN_KEYS = ("dataset", "model", "weight_decay", "training_facts")
 CLAIM_DATASET_KEYS = ("task", "phi", "entities", "relations", "out_degree", "seed")
@@ -32,23 +30,24 @@ def task(preset: dict, run: str) -> str:
     return preset["datasets"][preset["runs"][run]["dataset"]]["task"]
 
 
-def checkpoint_probes(preset: dict) -> dict:
-    return _pick(preset["probes"], CHECKPOINT_PROBE_KEYS)
-
-
-def null_probes(preset: dict) -> dict:
-    return _pick(preset["probes"], NULL_PROBE_KEYS)
-
-
 def curve_labels(preset: dict, runs: list[str]) -> list[dict]:
     """Per run, in the figure's order, what an accuracy-curve figure prints beside it and groups seeds by."""
     labels = []
     for run in runs:
         world = dataset(preset, preset["runs"][run]["dataset"])
         origin = preset["replicate_of"][run]
-        labels.append({"run": run, "base": origin["base"], "dataset": preset["runs"][run]["dataset"], "seed": -1 if origin["seed"] is None else origin["seed"],
-                       "task": task(preset, run), "phi": world["phi"], "entities": world["entities"],
-                       "weight_decay": preset["runs"][run]["weight_decay"]})
+        labels.append(
+            {
+                "run": run,
+                "base": origin["base"],
+                "dataset": preset["runs"][run]["dataset"],
+                "seed": -1 if origin["seed"] is None else origin["seed"],
+                "task": task(preset, run),
+                "phi": world["phi"],
+                "entities": world["entities"],
+                "weight_decay": preset["runs"][run]["weight_decay"],
+            }
+        )
     return labels
 
 

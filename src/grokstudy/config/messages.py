@@ -13,9 +13,14 @@ from grokstudy.errors import ConfigError
 _SHORT = reprlib.Repr()  # a value is shown cut short: a huge document must not flood the message
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 60, 60
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-_BOUNDS = ((annotated_types.Ge, ">= {}", "ge"), (annotated_types.Gt, "> {}", "gt"),
-           (annotated_types.Le, "<= {}", "le"), (annotated_types.Lt, "< {}", "lt"),
-           (annotated_types.MinLen, "with at least {} entries", "min_length"), (annotated_types.MaxLen, "at most {} entries", "max_length"))
+_BOUNDS = (
+    (annotated_types.Ge, ">= {}", "ge"),
+    (annotated_types.Gt, "> {}", "gt"),
+    (annotated_types.Le, "<= {}", "le"),
+    (annotated_types.Lt, "< {}", "lt"),
+    (annotated_types.MinLen, "with at least {} entries", "min_length"),
+    (annotated_types.MaxLen, "at most {} entries", "max_length"),
+)
 
 
 def _unwrap(annotation):
@@ -29,7 +34,8 @@ def _unwrap(annotation):
                 metadata += item.metadata if isinstance(item, FieldInfo) else [item]
         elif origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation):
             rest = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]
+            # A union of a run-time tuple of members: only typing.Union can build it.
+            annotation = rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]  # noqa: UP007
         else:
             return annotation, metadata
 
@@ -52,9 +58,12 @@ def _field_at(model: type[BaseModel], loc: tuple) -> tuple[object, list]:
                 annotation, metadata = _unwrap(typing.get_args(annotation)[1])
         elif origin is list:
             annotation, metadata = _unwrap(typing.get_args(annotation)[0])
-        elif origin is typing.Union:
-            # A tagged union puts the tag in the location: pick the member whose task it names.
-            members = [m for m in typing.get_args(annotation) if part in typing.get_args(m.model_fields["task"].annotation)]
+        elif origin in (typing.Union, types.UnionType):
+            # A tagged union (written `A | B`, a types.UnionType, or typing.Union[A, B]) puts the tag in the
+            # location: pick the member whose task it names.
+            members = [
+                m for m in typing.get_args(annotation) if part in typing.get_args(m.model_fields["task"].annotation)
+            ]
             if not members:
                 return None, []
             annotation, metadata = members[0], []
@@ -81,7 +90,11 @@ def _allowed(annotation, metadata: list) -> str:
                 words.append(text.format(getattr(item, attribute)))
         if getattr(item, "pattern", None):
             words.append(f"matching {item.pattern}")
-    return " ".join(words[:1]) + ("" if len(words) < 2 else " " + " and ".join(words[1:])) if words else "see workflow/schemas/preset.schema.json"
+    return (
+        " ".join(words[:1]) + ("" if len(words) < 2 else " " + " and ".join(words[1:]))
+        if words
+        else "see workflow/schemas/preset.schema.json"
+    )
 
 
 def _keys_of(annotation) -> list[str]:
@@ -108,12 +121,18 @@ def config_error(model: type[BaseModel], error: ValidationError) -> ConfigError:
         allowed = ", ".join(_keys_of(_field_at(model, loc[:-1])[0]))
         return ConfigError(key, f"is not a known key; allowed keys here: {allowed}")
     if kind == "union_tag_invalid":
-        return ConfigError(f"{key}.task", f"{_SHORT.repr(first['ctx']['tag'])} is not allowed; allowed: one of 'composition', 'comparison'")
+        return ConfigError(
+            f"{key}.task",
+            f"{_SHORT.repr(first['ctx']['tag'])} is not allowed; allowed: one of 'composition', 'comparison'",
+        )
     if kind == "union_tag_not_found":
         return ConfigError(f"{key}.task", "is required but missing; allowed: one of 'composition', 'comparison'")
     if loc and loc[-1] == "[key]":  # a name in a mapping of names (runs, datasets, models)
         mapping, _ = _unwrap(_field_at(model, loc[:-2])[0])
         name_type, metadata = _unwrap(typing.get_args(mapping)[0])
-        return ConfigError(_dotted(loc[:-2]), f"the name {_SHORT.repr(first['input'])} is not allowed; allowed: {_allowed(name_type, metadata)}")
+        return ConfigError(
+            _dotted(loc[:-2]),
+            f"the name {_SHORT.repr(first['input'])} is not allowed; allowed: {_allowed(name_type, metadata)}",
+        )
     annotation, metadata = _field_at(model, loc)
     return ConfigError(key, f"{_SHORT.repr(first['input'])} is not allowed; allowed: {_allowed(annotation, metadata)}")

@@ -6,9 +6,11 @@ refuses 200.0 where an integer is meant (strict mode), and writes the JSON schem
 sections are checked in `grokstudy.config.checks`.
 """
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from grokstudy.models import ARCHITECTURES, DEFAULT_ARCH
 
 # Names become directory names under results/<preset>/: no separators, no leading dot (so
 # neither "." nor ".."), no whitespace or newline.
@@ -20,7 +22,9 @@ DEVICES = ("auto", "cpu", "cuda")
 CURVE_FIGURES = ("accuracy_curves", "phi_sweep", "weight_decay", "data_size")
 TRAINING_FACTS = ("all", "atomic")
 
-Name = Annotated[str, Field(pattern=NAME_PATTERN, description="a name used in paths: letters, digits, _ . -; no leading dot")]
+Name = Annotated[
+    str, Field(pattern=NAME_PATTERN, description="a name used in paths: letters, digits, _ . -; no leading dot")
+]
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 OpenFraction = Annotated[float, Field(gt=0, lt=1)]
 Probability = Annotated[float, Field(gt=0, le=1)]
@@ -33,18 +37,27 @@ class Section(BaseModel):
 
 
 class DatasetFields(Section):
-    ood_fraction: Annotated[OpenFraction, Field(description="share of atomic facts (composition) or entities per attribute (comparison) held out as OOD")]
-    test_id_fraction: Annotated[OpenFraction, Field(description="share of ID two-hop candidates held out as the ID test split")]
+    ood_fraction: Annotated[
+        OpenFraction,
+        Field(description="share of atomic facts (composition) or entities per attribute (comparison) held out as OOD"),
+    ]
+    test_id_fraction: Annotated[
+        OpenFraction, Field(description="share of ID two-hop candidates held out as the ID test split")
+    ]
     phi: Annotated[float, Field(gt=0, le=1000, description="inferred training facts per ID atomic fact")]
     max_eval_items: Annotated[int, Field(ge=10, le=100_000, description="items per evaluation split at most")]
-    seed: Annotated[Seed | None, Field(description="seed of the generated world; leave out when the preset lists seeds")] = None
+    seed: Annotated[
+        Seed | None, Field(description="seed of the generated world; leave out when the preset lists seeds")
+    ] = None
 
 
 class CompositionDataset(DatasetFields):
     task: Literal["composition"]
     entities: Annotated[int, Field(ge=2, le=1_000_000)]
     relations: Annotated[int, Field(ge=1, le=100_000)]
-    out_degree: Annotated[int, Field(ge=1, le=100_000, description="distinct relations per head entity, at most relations")]
+    out_degree: Annotated[
+        int, Field(ge=1, le=100_000, description="distinct relations per head entity, at most relations")
+    ]
 
 
 class ComparisonDataset(DatasetFields):
@@ -54,23 +67,40 @@ class ComparisonDataset(DatasetFields):
     values: Annotated[int, Field(ge=2, le=10_000, description="ordinal values per attribute")]
 
 
-Dataset = Annotated[Union[CompositionDataset, ComparisonDataset], Field(discriminator="task")]
+Dataset = Annotated[CompositionDataset | ComparisonDataset, Field(discriminator="task")]
 
 
 class ModelSpec(Section):
+    arch: Annotated[
+        Literal[tuple(ARCHITECTURES)],
+        Field(description="the architecture (grokstudy.models): gpt2 is transformers' GPT2LMHeadModel"),
+    ] = DEFAULT_ARCH
     d_model: Annotated[int, Field(ge=2, le=16384)]
     layers: Annotated[int, Field(ge=1, le=128)]
     heads: Annotated[int, Field(ge=1, le=256, description="attention heads; must divide d_model")]
     dropout: Annotated[float, Field(ge=0, le=0.9)]
     mlp_ratio: Annotated[int, Field(ge=1, le=16)] = 4
     max_positions: Annotated[int, Field(ge=5, le=4096)] = 8
-    tie_embeddings: Annotated[bool, Field(description="share one matrix between the token embeddings and the output head (GPT-2's default)")] = True
-    init_std: Annotated[float, Field(gt=0, le=1, description="standard deviation of the normal initialization of weights and embeddings (GPT-2's initializer_range)")] = 0.02
+    tie_embeddings: Annotated[
+        bool, Field(description="share one matrix between the token embeddings and the output head (GPT-2's default)")
+    ] = True
+    init_std: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=1,
+            description=(
+                "standard deviation of the normal initialization of weights and embeddings (GPT-2's initializer_range)"
+            ),
+        ),
+    ] = 0.02
 
 
 class CheckpointSchedule(Section):
     count: Annotated[int, Field(ge=2, le=1000, description="checkpoints per run, step 0 and the last step included")]
-    dense_fraction: Annotated[OpenFraction, Field(description="the early share of training that gets dense checkpoints")]
+    dense_fraction: Annotated[
+        OpenFraction, Field(description="the early share of training that gets dense checkpoints")
+    ]
     dense_count: Annotated[int, Field(ge=1, le=1000, description="checkpoints inside the dense part; below count")]
 
 
@@ -79,7 +109,10 @@ class RunSettings(Section):
 
     dataset: Name
     model: Name
-    seed: Annotated[Seed | None, Field(description="seed of the initialization and of the batch order; leave out when the preset lists seeds")] = None
+    seed: Annotated[
+        Seed | None,
+        Field(description="seed of the initialization and of the batch order; leave out when the preset lists seeds"),
+    ] = None
     steps: Annotated[int, Field(ge=1, le=100_000_000)]
     batch_size: Annotated[int, Field(ge=1, le=1_000_000)]
     lr: Annotated[float, Field(gt=0, le=1)]
@@ -90,9 +123,17 @@ class RunSettings(Section):
     eval_every: Annotated[int, Field(ge=1, le=100_000_000)]
     checkpoints: CheckpointSchedule
     compile: Annotated[bool, Field(description="capture the training step with torch.compile")] = False
-    training_facts: Annotated[Literal["all", "atomic"], Field(
-        description="all: the training split; atomic: its one-hop facts only (a control that never sees a two-hop fact)")] = "all"
-    embedding_weight_decay: Annotated[bool, Field(description="apply weight decay to token and position embeddings")] = True
+    training_facts: Annotated[
+        Literal["all", "atomic"],
+        Field(
+            description=(
+                "all: the training split; atomic: its one-hop facts only (a control that never sees a two-hop fact)"
+            )
+        ),
+    ] = "all"
+    embedding_weight_decay: Annotated[
+        bool, Field(description="apply weight decay to token and position embeddings")
+    ] = True
 
 
 def _every_key_optional(model: type[Section], name: str, doc: str) -> type[Section]:
@@ -124,9 +165,16 @@ class FigureSettings(Section):
     """Curve figures by their runs; logit-lens and causal-tracing figures come with every probed run."""
 
     accuracy_curves: Annotated[CurveFigure, Field(description="accuracy against step per split, one panel per run")]
-    phi_sweep: Annotated[CurveFigure | None, Field(description="ID accuracy across phi (optional; at least two phi values)")] = None
-    weight_decay: Annotated[CurveFigure | None, Field(description="ID accuracy across weight decay (optional; at least two values)")] = None
-    data_size: Annotated[CurveFigure | None, Field(description="ID accuracy against epochs across |E| at one phi (optional; at least two sizes)")] = None
+    phi_sweep: Annotated[
+        CurveFigure | None, Field(description="ID accuracy across phi (optional; at least two phi values)")
+    ] = None
+    weight_decay: Annotated[
+        CurveFigure | None, Field(description="ID accuracy across weight decay (optional; at least two values)")
+    ] = None
+    data_size: Annotated[
+        CurveFigure | None,
+        Field(description="ID accuracy against epochs across |E| at one phi (optional; at least two sizes)"),
+    ] = None
     dpi: Annotated[int, Field(ge=50, le=600)]
 
 
@@ -135,16 +183,30 @@ class ClaimSettings(Section):
 
     fit_threshold: Annotated[Probability, Field(description="train two-hop accuracy that counts as fitted")]
     generalize_threshold: Annotated[Probability, Field(description="ID test accuracy that counts as generalized")]
-    memorized_threshold: Annotated[Probability, Field(description="training accuracy that marks the end of memorization")]
-    id_at_fit_ceiling: Annotated[Probability, Field(
-        description="C1: ID test accuracy allowed at the step training fits (the paper: at most 0.092)")] = 0.2
-    comparison_margin: Annotated[float, Field(ge=0, le=1, description="C6: how far above its baseline accuracy must be")]
-    epoch_ratio: Annotated[float, Field(
-        ge=1, le=100, description="C4: largest ratio between the epochs different world sizes need to generalize")] = 1.5
+    memorized_threshold: Annotated[
+        Probability, Field(description="training accuracy that marks the end of memorization")
+    ]
+    id_at_fit_ceiling: Annotated[
+        Probability,
+        Field(description="C1: ID test accuracy allowed at the step training fits (the paper: at most 0.092)"),
+    ] = 0.2
+    comparison_margin: Annotated[
+        float, Field(ge=0, le=1, description="C6: how far above its baseline accuracy must be")
+    ]
+    epoch_ratio: Annotated[
+        float,
+        Field(
+            ge=1, le=100, description="C4: largest ratio between the epochs different world sizes need to generalize"
+        ),
+    ] = 1.5
     grokking_run: Annotated[Name | None, Field(description="a composition run trained on all facts (C1, C7)")] = None
     comparison_run: Annotated[Name | None, Field(description="a comparison run (C6)")] = None
-    control_run: Annotated[Name | None, Field(
-        description="C7a's control: the grokking run's dataset and model trained on atomic facts only, and probed")] = None
+    control_run: Annotated[
+        Name | None,
+        Field(
+            description="C7a's control: the grokking run's dataset and model trained on atomic facts only, and probed"
+        ),
+    ] = None
 
 
 class Preset(Section):
@@ -156,9 +218,17 @@ class Preset(Section):
     threads_per_job: Annotated[int, Field(ge=1, le=256, description="torch threads per job")]
     datasets: Annotated[dict[Name, Dataset], Field(min_length=1)]
     models: Annotated[dict[Name, ModelSpec], Field(min_length=1)]
-    seeds: Annotated[list[Seed] | None, Field(min_length=1, max_length=20, description=(
-        "replicates: every dataset and run once per seed, named <name>.s<seed>; the seed is the world's "
-        "and the run's (initialization and batch order)"))] = None
+    seeds: Annotated[
+        list[Seed] | None,
+        Field(
+            min_length=1,
+            max_length=20,
+            description=(
+                "replicates: every dataset and run once per seed, named <name>.s<seed>; the seed is the world's "
+                "and the run's (initialization and batch order)"
+            ),
+        ),
+    ] = None
     run_defaults: RunDefaults = RunDefaults()
     runs: Annotated[dict[Name, RunSettings], Field(min_length=1)]
     probes: ProbeSettings

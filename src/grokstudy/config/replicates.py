@@ -28,15 +28,27 @@ def expand(preset: dict) -> dict:
     def each(names):
         return [replicate_name(name, seed) for name in names for seed in seeds]
 
-    datasets = {replicate_name(name, seed): {**spec, "seed": seed} for name, spec in preset["datasets"].items() for seed in seeds}
+    datasets = {
+        replicate_name(name, seed): {**spec, "seed": seed}
+        for name, spec in preset["datasets"].items()
+        for seed in seeds
+    }
     runs = {
         replicate_name(name, seed): {**spec, "dataset": replicate_name(spec["dataset"], seed), "seed": seed}
-        for name, spec in preset["runs"].items() for seed in seeds
+        for name, spec in preset["runs"].items()
+        for seed in seeds
     }
-    figures = {key: ({**value, "runs": each(value["runs"])} if isinstance(value, dict) else value)
-               for key, value in preset["figures"].items()}
+    figures = {
+        key: ({**value, "runs": each(value["runs"])} if isinstance(value, dict) else value)
+        for key, value in preset["figures"].items()
+    }
     return {
-        **preset, "datasets": datasets, "runs": runs, "figures": figures,
+        **preset,
+        "datasets": datasets,
+        "runs": runs,
+        "figures": figures,
         "probes": {**preset["probes"], "runs": each(preset["probes"]["runs"])},
-        "replicate_of": {replicate_name(name, seed): {"base": name, "seed": seed} for name in preset["runs"] for seed in seeds},
+        "replicate_of": {
+            replicate_name(name, seed): {"base": name, "seed": seed} for name in preset["runs"] for seed in seeds
+        },
     }

@@ -19,8 +19,15 @@ SCHEMA_PATH = Path("workflow/schemas/preset.schema.json")
 
 # The file as written: a run may leave any key to run_defaults (after merging, all are required).
 PresetFile = create_model(
-    "PresetFile", __base__=Preset, __doc__=Preset.__doc__,
-    runs=(Annotated[dict[Name, RunDefaults], Field(min_length=1, description="runs; keys missing here come from run_defaults")], ...),
+    "PresetFile",
+    __base__=Preset,
+    __doc__=Preset.__doc__,
+    runs=(
+        Annotated[
+            dict[Name, RunDefaults], Field(min_length=1, description="runs; keys missing here come from run_defaults")
+        ],
+        ...,
+    ),
 )
 
 

@@ -28,7 +28,9 @@ class _CountingLoader(yaml.SafeLoader):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
                 line = self.peek_event().start_mark.line + 1
-                raise ConfigError(FILE, f"more than {MAX_ALIASES} YAML aliases (line {line}); allowed: at most {MAX_ALIASES}")
+                raise ConfigError(
+                    FILE, f"more than {MAX_ALIASES} YAML aliases (line {line}); allowed: at most {MAX_ALIASES}"
+                )
         return super().compose_node(parent, index)
 
 
@@ -46,7 +48,9 @@ def _refuse_duplicate_keys(node: yaml.Node, path: tuple = (), seen_nodes: set | 
                 key = key_node.value
                 if key in lines:
                     where = ".".join([*path, key])
-                    raise ConfigError(where, f"given twice (lines {lines[key]} and {key_node.start_mark.line + 1}); allowed: once")
+                    raise ConfigError(
+                        where, f"given twice (lines {lines[key]} and {key_node.start_mark.line + 1}); allowed: once"
+                    )
                 lines[key] = key_node.start_mark.line + 1
             child = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
             _refuse_duplicate_keys(value_node, (*path, child), seen_nodes)
@@ -97,7 +101,10 @@ def load_mapping(path: Path) -> dict:
     text = _read_text(path)
     document = _parse(text, path)
     if document is None or document == {}:
-        raise ConfigError(FILE, f"{path} is empty; allowed: a preset mapping (see config/config.yaml); no default is used in its place")
+        raise ConfigError(
+            FILE,
+            f"{path} is empty; allowed: a preset mapping (see config/config.yaml); no default is used in its place",
+        )
     if not isinstance(document, dict):
         raise ConfigError(FILE, f"{path} holds a {type(document).__name__}, not a mapping; allowed: a preset mapping")
     return document

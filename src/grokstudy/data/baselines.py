@@ -19,8 +19,7 @@ def tail_counts(train: pd.DataFrame) -> pd.DataFrame:
     """(relation, tail, count) over the atomic training facts of a composition world."""
     atomic = train[train["kind"] == ATOMIC]
     relation = atomic["prompt"].str.split(" ").str[1]
-    return (pd.DataFrame({"relation": relation, "tail": atomic["answer"]})
-            .value_counts().rename("count").reset_index())
+    return pd.DataFrame({"relation": relation, "tail": atomic["answer"]}).value_counts().rename("count").reset_index()
 
 
 def most_frequent_tails(train: pd.DataFrame) -> dict[str, str]:
@@ -30,7 +29,7 @@ def most_frequent_tails(train: pd.DataFrame) -> dict[str, str]:
 
 
 def _share(correct: pd.Series) -> dict:
-    return {"correct": int(correct.sum()), "n": int(len(correct))}
+    return {"correct": int(correct.sum()), "n": len(correct)}
 
 
 def composition(train: pd.DataFrame, eval_splits: dict[str, pd.DataFrame], entities: int) -> dict:

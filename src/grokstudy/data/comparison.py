@@ -22,7 +22,7 @@ def _pairs(members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _label(v1: np.ndarray, v2: np.ndarray) -> list[str]:
-    return [tokens.LABELS[int(np.sign(a - b)) + 1] for a, b in zip(v1, v2)]
+    return [tokens.LABELS[int(np.sign(a - b)) + 1] for a, b in zip(v1, v2, strict=True)]
 
 
 def _inferred_frame(attr: np.ndarray, e1: np.ndarray, e2: np.ndarray, values: np.ndarray) -> pd.DataFrame:
@@ -31,7 +31,7 @@ def _inferred_frame(attr: np.ndarray, e1: np.ndarray, e2: np.ndarray, values: np
         {
             "prompt": [
                 f"{tokens.attribute(a)} {tokens.QUERY} {tokens.entity(x)} {tokens.MASK} {tokens.entity(y)}"
-                for a, x, y in zip(attr, e1, e2)
+                for a, x, y in zip(attr, e1, e2, strict=True)
             ],
             "answer": _label(v1, v2),
             "kind": INFERRED,
@@ -61,11 +61,11 @@ def generate(spec: ComparisonSpec) -> Dataset:
         id_parts.append((np.full(len(id_entities) * (len(id_entities) - 1) // 2, a), *_pairs(id_entities)))
         ood_parts.append((np.full(n_ood * (n_ood - 1) // 2, a), *_pairs(np.sort(ood_entities))))
 
-    id_attr, id_e1, id_e2 = (np.concatenate(p) for p in zip(*id_parts))
+    id_attr, id_e1, id_e2 = (np.concatenate(p) for p in zip(*id_parts, strict=True))
     held_out = rng.random(len(id_attr)) < spec.test_id_fraction
     cand = _both_orders(id_attr[~held_out], id_e1[~held_out], id_e2[~held_out])
     test_id = _both_orders(id_attr[held_out], id_e1[held_out], id_e2[held_out])
-    test_ood = _both_orders(*(np.concatenate(p) for p in zip(*ood_parts)))
+    test_ood = _both_orders(*(np.concatenate(p) for p in zip(*ood_parts, strict=True)))
 
     n_id_atomic = int((~ood).sum())
     n_candidates = len(cand[0])
@@ -82,7 +82,7 @@ def generate(spec: ComparisonSpec) -> Dataset:
     ent, att = np.divmod(np.arange(spec.entities * spec.attributes), spec.attributes)
     atomic = pd.DataFrame(
         {
-            "prompt": [f"{tokens.entity(e)} {tokens.attribute(a)}" for e, a in zip(ent, att)],
+            "prompt": [f"{tokens.entity(e)} {tokens.attribute(a)}" for e, a in zip(ent, att, strict=True)],
             "answer": [tokens.value(v) for v in values[ent, att]],
             "kind": ATOMIC,
             "value1": None,

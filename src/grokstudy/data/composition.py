@@ -49,7 +49,7 @@ def _atomic_frame(facts: AtomicFacts, index: np.ndarray) -> pd.DataFrame:
     h, r, t = facts.heads[index], facts.relations[index], facts.tails[index]
     return pd.DataFrame(
         {
-            "prompt": [f"{tokens.entity(a)} {tokens.relation(b)}" for a, b in zip(h, r)],
+            "prompt": [f"{tokens.entity(a)} {tokens.relation(b)}" for a, b in zip(h, r, strict=True)],
             "answer": [tokens.entity(x) for x in t],
             "kind": ATOMIC,
             "bridge": None,
@@ -63,7 +63,8 @@ def _two_hop_frame(facts: AtomicFacts, first: np.ndarray, second: np.ndarray) ->
     return pd.DataFrame(
         {
             "prompt": [
-                f"{tokens.entity(a)} {tokens.relation(x)} {tokens.relation(y)}" for a, x, y in zip(h, r1, r2)
+                f"{tokens.entity(a)} {tokens.relation(x)} {tokens.relation(y)}"
+                for a, x, y in zip(h, r1, r2, strict=True)
             ],
             "answer": [tokens.entity(x) for x in t],
             "kind": INFERRED,

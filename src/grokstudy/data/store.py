@@ -42,7 +42,9 @@ def write(dataset: Dataset, params: dict, out_dir: Path) -> None:
     for split, frame in dataset.eval_splits.items():
         frame.to_parquet(out_dir / EVAL_DIR / f"{split}.parquet", index=False)
     build_tokenizer(dataset.vocabulary).save_pretrained(out_dir / TOKENIZER_DIR)
-    provenance.write_json(out_dir / BASELINES_FILE, baselines.compute(dataset.task, dataset.train, dataset.eval_splits, params))
+    provenance.write_json(
+        out_dir / BASELINES_FILE, baselines.compute(dataset.task, dataset.train, dataset.eval_splits, params)
+    )
     files = sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
     provenance.write_json(
         out_dir / MANIFEST,
@@ -85,8 +87,10 @@ def verify(data_dir: Path, names=None) -> dict[str, str]:
     data_dir = Path(data_dir)
     recorded = read_manifest(data_dir)["files"]
     names = sorted(recorded) if names is None else names
-    return {name: provenance.verify_sha256(data_dir / name, recorded.get(name), data_dir / MANIFEST, _way_out(data_dir))
-            for name in names}
+    return {
+        name: provenance.verify_sha256(data_dir / name, recorded.get(name), data_dir / MANIFEST, _way_out(data_dir))
+        for name in names
+    }
 
 
 def tokenizer_files(data_dir: Path) -> list[str]:

@@ -1,26 +1,21 @@
-"""Draw one figure of the study from its input tables, and save it as PNG, PDF and CSV."""
+"""Draw one accuracy-curve figure from its runs' metrics, and save it as PNG, PDF and CSV."""
 
 from pathlib import Path
 
-from grokstudy.figures import curves, lens, save
+from grokstudy.figures import curves, save
 from grokstudy.data.store import read_baselines
-from grokstudy.results import read_metrics, read_table
+from grokstudy.results import read_metrics
 
 
 def _figure_and_data(kind: str, inputs: list[Path], labels: dict, step_axis: str, baselines: list[Path]):
-    if kind == "logit_lens":
-        data = lens.lens_table(read_table(inputs[0]), read_table(inputs[1]))
-        return lens.logit_lens(data), data
-    if kind == "causal_tracing":
-        data = read_table(inputs[0])
-        return lens.causal_tracing(data), data
     data = curves.label_runs(read_metrics(inputs), labels)
     references = curves.reference_lines({Path(p).parent.name: read_baselines(p) for p in baselines}, labels)
     return getattr(curves, kind)(data, references, step_axis=step_axis), data
 
 
-def draw(kind: str, inputs: list[Path], labels: dict, step_axis: str, dpi: int, out_prefix: Path,
-         baselines: list[Path] = ()) -> list[Path]:
+def draw(
+    kind: str, inputs: list[Path], labels: dict, step_axis: str, dpi: int, out_prefix: Path, baselines: list[Path] = ()
+) -> list[Path]:
     save.style()
     fig, data = _figure_and_data(kind, inputs, labels, step_axis, baselines)
     return save.save(fig, data, out_prefix, dpi)

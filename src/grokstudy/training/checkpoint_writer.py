@@ -21,7 +21,9 @@ class BackgroundCheckpointWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
         self._pending: Future | None = None
 
-    def submit(self, step: int, model, tokenizer, optimizer_state: dict[str, torch.Tensor], trainer_state: dict) -> None:
+    def submit(
+        self, step: int, model, tokenizer, optimizer_state: dict[str, torch.Tensor], trainer_state: dict
+    ) -> None:
         self.wait()
         snapshot = copy.deepcopy(model)
         # Clones, not views: the optimizer keeps updating its state in place while the write runs.

@@ -81,7 +81,7 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, names: dict[int, st
     for group in optimizer.param_groups:
         for param in group["params"]:
             prefix = f"{names[id(param)]}::"
-            state = {k[len(prefix):]: v.to(param.device) for k, v in flat.items() if k.startswith(prefix)}
+            state = {k[len(prefix) :]: v.to(param.device) for k, v in flat.items() if k.startswith(prefix)}
             if state:
                 optimizer.state[param] = state
 
@@ -175,8 +175,10 @@ class CheckpointStore:
         tensors = load_file(self.path(step) / RESUME_WEIGHTS)
         expected = set(_parameters(model))
         if set(tensors) != expected:
-            raise CorruptArtifactError(f"{self.path(step) / RESUME_WEIGHTS} holds {sorted(set(tensors) ^ expected)[:5]} "
-                                       "where the model's parameters were expected")
+            raise CorruptArtifactError(
+                f"{self.path(step) / RESUME_WEIGHTS} holds {sorted(set(tensors) ^ expected)[:5]} "
+                "where the model's parameters were expected"
+            )
         model.load_state_dict(tensors, strict=False)
 
 
@@ -187,5 +189,8 @@ def _parameters(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def _to_half_precision(path: Path) -> None:
     tensors = load_file(path)
-    save_file({k: v.to(ANALYSIS_DTYPE) if v.is_floating_point() else v for k, v in tensors.items()}, path,
-              metadata={"format": "pt"})
+    save_file(
+        {k: v.to(ANALYSIS_DTYPE) if v.is_floating_point() else v for k, v in tensors.items()},
+        path,
+        metadata={"format": "pt"},
+    )

@@ -13,12 +13,12 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
-from grokstudy import provenance, results, sources
+from grokstudy import code_digest, provenance, results
 from grokstudy.batching import EncodedSplit, encode
 from grokstudy.data import store
 from grokstudy.data.specs import ATOMIC
 from grokstudy.evaluation import evaluate_split
-from grokstudy.model import build_model
+from grokstudy.models import build_model
 from grokstudy.training import schedule
 from grokstudy.training.checkpoint_writer import BackgroundCheckpointWriter
 from grokstudy.training.checkpoints import CheckpointStore, load_optimizer_tensors, optimizer_tensors
@@ -34,8 +34,8 @@ TRAIN_BATCHES = "train_batches"
 def run_fingerprint(run_params: dict, model_params: dict, data_hashes: dict[str, str]) -> str:
     """`data_hashes` are those of the dataset files as read (store.verify), never the manifest's word
     for them: a run on damaged data must not leave checkpoints that a repaired dataset resumes."""
-    # An edit to the training code must not resume old checkpoints.
-    code = provenance.source_digest(*sources.TRAINING_CODE)
+    # An edit to the training code must not resume old checkpoints; a comment or docstring edit may.
+    code = code_digest.digest(code_digest.TRAINING)
     return provenance.fingerprint(run_params, model_params, data_hashes, code)
 
 
@@ -77,7 +77,9 @@ def load_plan(run_params: dict, model_params: dict, data_dir: Path, dev: torch.d
         fingerprint=run_fingerprint(run_params, model_params, data_hashes),
         versions=provenance.versions(),  # read once: package metadata lookups do not belong in the step loop
         tokenizer=tokenizer,
-        train_data=encode(training_facts(store.read_train(data_dir), run_params.get("training_facts", "all")), tokenizer).to(dev),
+        train_data=encode(
+            training_facts(store.read_train(data_dir), run_params.get("training_facts", "all")), tokenizer
+        ).to(dev),
         eval_data={s: encode(f, tokenizer).to(dev) for s, f in store.read_eval(data_dir).items()},
         checkpoint_steps=checkpoint_steps,
         eval_steps=set(schedule.evaluation_steps(total, run_params["eval_every"], checkpoint_steps)),
@@ -137,8 +139,15 @@ class BatchTotals:
     def rows(self, step: int) -> list[dict]:
         if not self.seen:
             return []
-        return [{"step": step, "split": TRAIN_BATCHES, "accuracy": self.correct.item() / self.seen,
-                 "loss": self.loss.item() / self.seen, "n": self.seen}]
+        return [
+            {
+                "step": step,
+                "split": TRAIN_BATCHES,
+                "accuracy": self.correct.item() / self.seen,
+                "loss": self.loss.item() / self.seen,
+                "n": self.seen,
+            }
+        ]
 
 
 def evaluation_rows(model, eval_data: dict[str, EncodedSplit], step: int) -> list[dict]:
@@ -148,13 +157,21 @@ def evaluation_rows(model, eval_data: dict[str, EncodedSplit], step: int) -> lis
 class StepLoop:
     """Trains from the starting step to the last, evaluating and checkpointing on the plan's schedules."""
 
-    def __init__(self, plan: RunPlan, state: TrainingState, log: MetricsLog, writer: BackgroundCheckpointWriter,
-                 dev: torch.device, bar: tqdm):
+    def __init__(
+        self,
+        plan: RunPlan,
+        state: TrainingState,
+        log: MetricsLog,
+        writer: BackgroundCheckpointWriter,
+        dev: torch.device,
+        bar: tqdm,
+    ):
         self.plan, self.state, self.log, self.writer, self.dev, self.bar = plan, state, log, writer, dev, bar
         params = plan.run_params
         self.sampler = EpochSampler(len(plan.train_data), params["batch_size"], params["seed"], dev)
-        self.train_step = TrainStep(state.model, state.optimizer, params["grad_clip"], dev,
-                                    compile=params.get("compile", False))
+        self.train_step = TrainStep(
+            state.model, state.optimizer, params["grad_clip"], dev, compile=params.get("compile", False)
+        )
         self.totals = BatchTotals(dev)
 
     def run(self, stop_after_step: int | None = None) -> int | None:
@@ -192,14 +209,26 @@ class StepLoop:
 
     def save(self, step: int) -> None:
         plan, state = self.plan, self.state
-        trainer_state = {"step": step, "fingerprint": plan.fingerprint, "seed": plan.run_params["seed"],
-                         "versions": plan.versions}
-        self.writer.submit(step, state.model, plan.tokenizer, optimizer_tensors(state.optimizer, state.parameter_names),
-                           trainer_state)
+        trainer_state = {
+            "step": step,
+            "fingerprint": plan.fingerprint,
+            "seed": plan.run_params["seed"],
+            "versions": plan.versions,
+        }
+        self.writer.submit(
+            step, state.model, plan.tokenizer, optimizer_tensors(state.optimizer, state.parameter_names), trainer_state
+        )
 
 
-def run_steps(plan: RunPlan, state: TrainingState, checkpoints: CheckpointStore, log: MetricsLog,
-              dev: torch.device, bar: tqdm, stop_after_step: int | None) -> int | None:
+def run_steps(
+    plan: RunPlan,
+    state: TrainingState,
+    checkpoints: CheckpointStore,
+    log: MetricsLog,
+    dev: torch.device,
+    bar: tqdm,
+    stop_after_step: int | None,
+) -> int | None:
     writer = BackgroundCheckpointWriter(checkpoints)
     try:
         return StepLoop(plan, state, log, writer, dev, bar).run(stop_after_step)
@@ -207,8 +236,9 @@ def run_steps(plan: RunPlan, state: TrainingState, checkpoints: CheckpointStore,
         writer.close()  # an interruption or error still completes the checkpoint in flight
 
 
-def run_summary(plan: RunPlan, state: TrainingState, metrics: pd.DataFrame, dev: torch.device, threads: int,
-                seconds: float) -> dict:
+def run_summary(
+    plan: RunPlan, state: TrainingState, metrics: pd.DataFrame, dev: torch.device, threads: int, seconds: float
+) -> dict:
     return {
         "fingerprint": plan.fingerprint,
         "seed": plan.run_params["seed"],
@@ -268,8 +298,14 @@ def train_run(
     state = init_or_resume(plan, checkpoints, log, dev)
 
     started = time.perf_counter()
-    bar = tqdm(total=plan.total_steps, initial=state.start_step, desc=out_dir.name, disable=not progress,
-               mininterval=5, unit="step")
+    bar = tqdm(
+        total=plan.total_steps,
+        initial=state.start_step,
+        desc=out_dir.name,
+        disable=not progress,
+        mininterval=5,
+        unit="step",
+    )
     with bar:
         stopped_at = run_steps(plan, state, checkpoints, log, dev, bar, stop_after_step)
     seconds = time.perf_counter() - started

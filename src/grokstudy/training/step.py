@@ -1,14 +1,11 @@
 """One optimizer step, shared by the training loop and the benchmark.
 
 The forward is `batching.logits_at`: transformers' public GPT-2 forward over every prompt
-position, the answer position gathered per row, then the LM head. The study's earlier forward
-ran the last block at the answer position only; that needed GPT-2's attention internals and a
-hook that stops the trunk, which break on upgrades and which torch.compile cannot capture.
-Measured per step on the default preset (benchmarks/answer_forward.md; 2-vCPU Intel Xeon VM, torch
-2.13.0+cpu, one thread), it saved 13.5 % of an eager step (composition 112 vs 129 ms,
-comparison 185 vs 214 ms), while the public forward compiled saves 17 to 19 % (107 and 172 ms).
-So there is one forward, public, compiled or not; the CPU default stays eager, whose fp32 steps
-are bit-reproducible.
+position, the answer position gathered per row, then the LM head. It is one public forward,
+compiled or not, rather than a hand-made one that was faster eagerly: reaching into a model's
+internals breaks on upgrades and cannot be captured by torch.compile, and compiling the public
+forward gains more. The CPU default stays eager, because its fp32 steps are bit-reproducible.
+The rates behind this choice: benchmarks/answer_forward.md and docs/benchmarks.md.
 
 The step never reads a value back to the host: loss and accuracy come back as device tensors
 that the loop sums and reads only at evaluation steps, so a GPU is never stalled by a sync.

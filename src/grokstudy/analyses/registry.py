@@ -1,0 +1,87 @@
+"""Every analysis of the study, one row each. The workflow derives its rules, their settings, the
+figures and the report's captions from these rows; `grokstudy analyze` runs a row's module.
+
+An analysis module defines `per_checkpoint(model, step, job, prepared)`, returning rows per
+table, and optionally `prepare(job)` (what every checkpoint reuses) and `nulls(job, prepared)`
+(rows of its null tables, from networks that never trained). Standard library only: the
+Snakefile imports it at every plan.
+"""
+
+from dataclasses import dataclass
+
+TASKS = ("composition", "comparison")
+# Settings of the preset's `probes` section, by what reads them.
+QUERY_SETTINGS = ("max_queries", "bootstrap_resamples", "confidence")
+NULL_SETTINGS = ("null_seeds",)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    name: str  # the rule's name, and the log and table directory's key
+    module: str  # where per_checkpoint / prepare / nulls live
+    tables: tuple[str, ...]  # tables from the run's checkpoints, results/<preset>/probes/<run>/<table>.parquet
+    settings: tuple[str, ...] = ()  # keys of `probes` the checkpoint job reads
+    null_tables: tuple[str, ...] = ()  # tables of the null job (`<name>_nulls`); empty: no null job
+    null_settings: tuple[str, ...] = ()  # keys of `probes` the null job reads
+    tasks: tuple[str, ...] = TASKS  # the tasks whose runs it applies to
+    reads_logged_metrics: bool = False  # the checkpoint job also reads the run's metrics.parquet
+    figure: str | None = None  # "module:function" drawing one figure per run from its tables
+    caption: str | None = None  # workflow/report/<caption>.rst, shared by both reports
+
+    @property
+    def null_rule(self) -> str:
+        return f"{self.name}_nulls"
+
+    @property
+    def null_module_settings(self) -> tuple[str, ...]:
+        return (*self.settings, *self.null_settings)
+
+
+ANALYSES = (
+    Analysis(
+        "logit_lens",
+        "grokstudy.analyses.logit_lens",
+        tables=("logit_lens",),
+        settings=QUERY_SETTINGS,
+        null_tables=("null_logit_lens",),
+        null_settings=NULL_SETTINGS,
+        figure="grokstudy.figures.lens:logit_lens_figure",
+        caption="logit_lens",
+    ),
+    Analysis(
+        "checkpoint_accuracy",
+        "grokstudy.analyses.checkpoint_accuracy",
+        tables=("checkpoint_accuracy",),
+        reads_logged_metrics=True,
+    ),
+    Analysis(
+        "causal_tracing",
+        "grokstudy.analyses.causal_tracing",
+        tables=("causal_tracing", "causal_tracing_queries"),
+        settings=QUERY_SETTINGS,
+        null_tables=("null_causal_tracing",),
+        null_settings=NULL_SETTINGS,
+        tasks=("composition",),
+        figure="grokstudy.figures.lens:causal_tracing_figure",
+        caption="causal_tracing",
+    ),
+    Analysis(
+        "weight_norms",
+        "grokstudy.analyses.weight_norms",
+        tables=("weight_norms",),
+        null_tables=("null_weight_norms",),
+        null_settings=NULL_SETTINGS,
+        figure="grokstudy.figures.norms:weight_norms_figure",
+        caption="weight_norms",
+    ),
+)
+BY_NAME = {analysis.name: analysis for analysis in ANALYSES}
+
+
+def applies(analysis: Analysis, task: str) -> bool:
+    return task in analysis.tasks
+
+
+def settings_of(probes: dict, keys: tuple[str, ...]) -> dict:
+    """The part of the preset's `probes` section a job reads."""
+    return {key: probes[key] for key in keys if key in probes}

@@ -1,0 +1,113 @@
+"""What code a job's numbers depend on: the package modules its entry modules import, hashed by
+their normalized syntax trees.
+
+A job depends on the modules it runs, found by following `import` statements inside the package
+from its entry modules (parent packages included, since importing a module runs them). Each module
+counts by its syntax tree without docstrings or line numbers, so a comment, a docstring or a
+reformatted line changes no digest, and a module that no entry imports is never read.
+Standard library only: the Snakefile imports it at every plan.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+PACKAGE = __name__.split(".")[0]
+ROOT = Path(__file__).resolve().parent
+
+
+def module_file(name: str, root: Path = ROOT) -> Path | None:
+    """The source file of a package module (a package's __init__.py) under `root`, or None."""
+    parts = name.split(".")
+    if parts[0] != PACKAGE:
+        return None
+    base = Path(root).joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _absolute(node: ast.ImportFrom, importer: str, is_package: bool) -> str:
+    if not node.level:
+        return node.module or ""
+    anchor = importer.split(".")
+    anchor = anchor[: len(anchor) - node.level + (1 if is_package else 0)]
+    return ".".join([*anchor, node.module] if node.module else anchor)
+
+
+def imported_modules(name: str, root: Path = ROOT) -> set[str]:
+    """Package modules that module `name` imports anywhere in its body (function-level imports too)."""
+    path = module_file(name, root)
+    if path is None:
+        return set()
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node, name, path.name == "__init__.py")
+            found.add(base)
+            # `from package import submodule` imports the submodule too
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {module for module in found if module_file(module, root) is not None}
+
+
+def _with_parents(name: str) -> set[str]:
+    parts = name.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+
+
+def closure(entries: tuple[str, ...] | list[str], root: Path = ROOT) -> list[str]:
+    """Every package module that importing `entries` runs, sorted."""
+    missing = [entry for entry in entries if module_file(entry, root) is None]
+    if missing:
+        raise ValueError(f"no such module in the {PACKAGE} package: {', '.join(missing)}")
+    todo, seen = [m for entry in entries for m in _with_parents(entry)], set()
+    while todo:
+        module = todo.pop()
+        if module in seen or module_file(module, root) is None:
+            continue
+        seen.add(module)
+        for imported in imported_modules(module, root):
+            todo.extend(_with_parents(imported))
+    return sorted(seen)
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def normalized_source(path: Path) -> str:
+    """The module's syntax tree without docstrings, comments or positions."""
+    tree = _strip_docstrings(ast.parse(Path(path).read_text(), str(path)))
+    return ast.dump(tree, annotate_fields=True, include_attributes=False)
+
+
+def digest(entries: tuple[str, ...] | list[str], root: Path = ROOT) -> str:
+    """A short hash of the code that importing `entries` runs (see the module docstring). `root` is
+    the package's source directory: the Snakefile hashes its own checkout's, the jobs their own."""
+    hasher = hashlib.sha256()
+    for module in closure(entries, root):
+        hasher.update(module.encode() + b"\0" + normalized_source(module_file(module, root)).encode() + b"\0")
+    return hasher.hexdigest()[:16]
+
+
+# The entry modules of each workflow stage; the analyses name theirs in grokstudy.analyses.registry.
+DATA = ("grokstudy.data.store",)
+TRAINING = ("grokstudy.training.loop",)
+CURVE_FIGURES = ("grokstudy.figures.draw",)
+CLAIMS = ("grokstudy.claims",)
+REPORT = ("grokstudy.report",)

@@ -1,0 +1,88 @@
+"""Code dependencies: a job's digest follows the modules its entry imports, and only what they compute."""
+
+import textwrap
+
+import pytest
+
+from grokstudy import code_digest
+from grokstudy.analyses import registry
+
+
+def _package(root, files: dict[str, str]):
+    for name, text in files.items():
+        path = root / "grokstudy" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root / "grokstudy"
+
+
+@pytest.fixture
+def package(tmp_path):
+    return _package(
+        tmp_path,
+        {
+            "__init__.py": '"""Top."""\n',
+            "stage.py": (
+                '"""Entry."""\nfrom grokstudy.sub import helper\nfrom . import shared\n\n'
+                "def f():\n    return helper.g() + 1\n"
+            ),
+            "shared.py": "X = 1\n",
+            "sub/__init__.py": "",
+            "sub/helper.py": "def g():\n    import grokstudy.deep\n    return 2\n",
+            "deep.py": "Y = 3\n",
+            "unrelated.py": "Z = 4\n",
+        },
+    )
+
+
+def test_the_closure_follows_imports_parents_and_function_level_imports(package):
+    assert code_digest.closure(["grokstudy.stage"], root=package) == [
+        "grokstudy",
+        "grokstudy.deep",
+        "grokstudy.shared",
+        "grokstudy.stage",
+        "grokstudy.sub",
+        "grokstudy.sub.helper",
+    ]
+
+
+def test_comments_docstrings_and_layout_change_no_digest(package):
+    before = code_digest.digest(["grokstudy.stage"], root=package)
+    stage = package / "stage.py"
+    stage.write_text(
+        '"""Entry, reworded."""\nfrom grokstudy.sub import helper  # why\nfrom . import shared\n\n\n'
+        'def f():\n    """Docs."""\n    return (helper.g()\n            + 1)\n'
+    )
+    (package / "new_module.py").write_text("W = 5\n")
+    (package / "unrelated.py").write_text("Z = 5\n")
+    assert code_digest.digest(["grokstudy.stage"], root=package) == before
+
+
+@pytest.mark.parametrize("module", ["stage.py", "deep.py", "shared.py"])
+def test_a_changed_number_anywhere_in_the_closure_changes_the_digest(package, module):
+    before = code_digest.digest(["grokstudy.stage"], root=package)
+    path = package / module
+    text = path.read_text()
+    path.write_text(text.replace("1", "7") if module == "stage.py" else text.replace("= ", "= 10 + "))
+    assert code_digest.digest(["grokstudy.stage"], root=package) != before
+
+
+def test_an_unknown_entry_module_is_refused(package):
+    with pytest.raises(ValueError, match=r"no such module in the grokstudy package: grokstudy\.missing"):
+        code_digest.closure(["grokstudy.missing"], root=package)
+
+
+def test_the_stages_of_the_study_import_only_their_own_code():
+    training = set(code_digest.closure(code_digest.TRAINING))
+    assert "grokstudy.training.step" in training and "grokstudy.models.gpt2" in training
+    assert not {m for m in training if m.startswith(("grokstudy.analyses", "grokstudy.figures", "grokstudy.claims"))}
+    assert "grokstudy.cli" not in training
+    per_analysis = {
+        a.name: set(code_digest.closure(["grokstudy.analyses.runner", a.module])) for a in registry.ANALYSES
+    }
+    # Each analysis reads its own module, never another analysis's.
+    for name, modules in per_analysis.items():
+        others = {a.module for a in registry.ANALYSES if a.name != name}
+        assert registry.BY_NAME[name].module in modules and not modules & others, name
+    # The registry is read by the Snakefile only: adding a row changes no analysis job's code.
+    assert all("grokstudy.analyses.registry" not in modules for modules in per_analysis.values())
