@@ -107,7 +107,7 @@ def sealed(smoke_author, tmp_path_factory) -> dict:
     """The author seals the smoke results into a local remote and commits the pointers."""
     author = smoke_author["repo"]
     remote = tmp_path_factory.mktemp("remote") / "dvc-remote"
-    dvc(author, "remote", "modify", "--local", "local", "url", str(remote))
+    dvc(author, "remote", "modify", "--local", "public", "url", str(remote))
     result = grokstudy(author, "seal", "--configfile", SMOKE)
     run(author, "git", "commit", "-q", "-m", "Seal the smoke preset's artifacts")
     return {"author": author, "remote": remote, "seal_output": result.stdout}

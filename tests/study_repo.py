@@ -77,7 +77,7 @@ def clone(origin: Path, dest: Path, remote_url: Path | str | None = None) -> Pat
     """A git clone whose default DVC remote points at `remote_url` (kept out of git, in config.local)."""
     run(dest.parent, "git", "clone", "-q", str(origin), str(dest))
     if remote_url is not None:
-        dvc(dest, "remote", "modify", "--local", "local", "url", str(remote_url))
+        dvc(dest, "remote", "modify", "--local", "public", "url", str(remote_url))
     return dest
 
 

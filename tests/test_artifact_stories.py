@@ -224,7 +224,7 @@ def test_story7_unreachable_remote_is_named(sealed, tmp_path):
     repo = fresh_clone(sealed, tmp_path, remote="/nonexistent/dvc-remote")
     result = grokstudy(repo, "restore", "--configfile", SMOKE, check=False)
     assert result.returncode == 2
-    assert "could not pull from remote 'local' (/nonexistent/dvc-remote)" in result.stderr
+    assert "could not pull from remote 'public' (/nonexistent/dvc-remote)" in result.stderr
     assert not (repo / ".snakemake" / "metadata").exists()
 
 
@@ -239,14 +239,14 @@ def test_story7_corrupt_cache_object_is_named_and_repaired_from_the_remote(seale
     objects[0].write_bytes(b"not a png")
     figure.unlink()
 
-    dvc(repo, "remote", "modify", "--local", "local", "url", "/nonexistent/dvc-remote")
+    dvc(repo, "remote", "modify", "--local", "public", "url", "/nonexistent/dvc-remote")
     result = grokstudy(repo, "restore", "--configfile", SMOKE, check=False)
     assert result.returncode == 2
     assert "corrupt files in the DVC cache" in result.stderr
     assert "results/smoke/figures/phi_sweep.png" in result.stderr
     assert (repo / SMOKE_RESULTS / "figures" / "accuracy_curves.png").exists()  # nothing else lost
 
-    dvc(repo, "remote", "modify", "--local", "local", "url", str(sealed["remote"]))
+    dvc(repo, "remote", "modify", "--local", "public", "url", str(sealed["remote"]))
     grokstudy(repo, "restore", "--configfile", SMOKE)
     assert figure.read_bytes() == good
     assert planned_jobs(repo) == {}

@@ -8,7 +8,16 @@ import pandas as pd
 import pytest
 
 from grokstudy.claims import criteria, mechanism
-from grokstudy.claims.criteria import FAIL, INCONCLUSIVE, MIXED, PASS
+from grokstudy.claims.criteria import (
+    FAIL,
+    INCONCLUSIVE,
+    MIXED,
+    NOT_AS_STATED,
+    NOT_REPRODUCED,
+    PASS,
+    REPRODUCED,
+    Outcome,
+)
 from grokstudy.claims.evidence import Evidence, Replicate, replicates
 from grokstudy.claims.summary import overall_status, summarize, t_interval
 from grokstudy.stats import wilson_interval
@@ -23,6 +32,8 @@ CRITERIA = {
     "grokking_run": "g",
     "comparison_run": "c",
     "control_run": "a",
+    "control_sensitivity_runs": [],
+    "bridge_mrr_level": 0.5,
 }
 WORLD = {"task": "composition", "phi": 7.2, "entities": 50, "relations": 40, "out_degree": 20, "seed": 0}
 
@@ -92,11 +103,13 @@ def test_c1_needs_a_low_id_at_the_fit_step_and_later_generalization():
     together = {**grokked, "test_inferred_id": [(0, 0), (1000, 0.52), (4000, 0.95)]}
     outcome = _one(criteria.fit_then_generalize, _evidence(_metrics("g", together)))
     assert outcome.status == FAIL and outcome.value == pytest.approx(0.52)
+    # A run that ends before ID generalizes, or before training fits, is censored: it cannot decide.
     never_generalizes = {**grokked, "test_inferred_id": [(0, 0), (1000, 0.1), (4000, 0.3)]}
-    assert _one(criteria.fit_then_generalize, _evidence(_metrics("g", never_generalizes))).status == FAIL
+    outcome = _one(criteria.fit_then_generalize, _evidence(_metrics("g", never_generalizes)))
+    assert outcome.status == INCONCLUSIVE and "censored" in outcome.measured and "past step 4000" in outcome.measured
     untrained = {"train_inferred": [(0, 0), (4000, 0.05)], "test_inferred_id": [(0, 0), (4000, 0.0)]}
     outcome = _one(criteria.fit_then_generalize, _evidence(_metrics("g", untrained)))
-    assert outcome.status == FAIL and "never reached" in outcome.measured
+    assert outcome.status == INCONCLUSIVE and "never reached" in outcome.measured
 
 
 def test_c2_is_inconclusive_without_id_generalization_and_compares_ood_with_the_baseline():
@@ -112,21 +125,56 @@ def test_c2_is_inconclusive_without_id_generalization_and_compares_ood_with_the_
     assert outcome.status == FAIL and outcome.value == pytest.approx(0.25)
 
 
-def test_an_ordering_within_noise_or_below_the_baseline_does_not_count():
+def _predictions(run: str, correct: np.ndarray, step: int = 3000) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "run": run,
+            "step": step,
+            "split": "test_inferred_id",
+            "prompt": [f"q{i}" for i in range(len(correct))],
+            "correct": correct,
+        }
+    )
+
+
+def test_an_ordering_is_read_item_by_item_and_must_beat_noise_and_the_baseline():
     runs = {"wd0.1": _run(wd=0.1), "wd0.5": _run(wd=0.5)}
     rep = Replicate(None, {r: r for r in runs})
+    rng = np.random.default_rng(0)
 
-    def outcome(low, high):
-        rows = _metrics("wd0.1", {"test_inferred_id": [(3000, low)]}, n=352) + _metrics(
-            "wd0.5", {"test_inferred_id": [(3000, high)]}, n=352
+    def outcome(low: np.ndarray, high: np.ndarray):
+        rows = _metrics("wd0.1", {"test_inferred_id": [(3000, low.mean())]}, n=len(low)) + _metrics(
+            "wd0.5", {"test_inferred_id": [(3000, high.mean())]}, n=len(high)
         )
-        return criteria.weight_decay_order(_evidence(rows, runs=runs), rep)
+        predictions = pd.concat([_predictions("wd0.1", low), _predictions("wd0.5", high)])
+        return criteria.weight_decay_order(_evidence(rows, runs=runs, predictions=predictions), rep)
 
-    assert outcome(0.045, 0.054).status == FAIL  # inside the noise
-    passed = outcome(0.045, 0.40)
-    assert passed.status == PASS and passed.measured.startswith("wd=0.1: ID 0.045 [")
-    assert outcome(0.40, 0.045).status == FAIL  # the wrong way round
-    assert outcome(0.0, 0.06).status == FAIL  # ordered, but the top run is at its baseline (0.05)
+    base = rng.random(352) < 0.3
+    better = base | (rng.random(352) < 0.3)  # the same items right, and more
+    passed = outcome(base, better)
+    assert passed.status == PASS and passed.measured.startswith("wd=0.1: ID 0.")
+    assert "paired gains 0.1->0.5 +" in passed.measured and "on 352 items" in passed.measured
+    # A small gain that pairing cannot separate from noise: 3 items flip each way, 2 more one way.
+    noisy = base.copy()
+    flips = np.flatnonzero(~base)[:5]
+    noisy[flips] = True
+    noisy[np.flatnonzero(base)[:3]] = False
+    assert outcome(base, noisy).status == FAIL
+    assert outcome(better, base).status == FAIL  # the wrong way round
+    low_base = np.zeros(352, dtype=bool)
+    low_base[:5] = True  # ordered, but the top run is at its baseline (0.05)
+    assert outcome(np.zeros(352, dtype=bool), low_base).status == FAIL
+    # Runs that share too few items cannot be paired.
+    few = criteria.weight_decay_order(
+        _evidence(
+            _metrics("wd0.1", {"test_inferred_id": [(3000, 0.1)]})
+            + _metrics("wd0.5", {"test_inferred_id": [(3000, 0.9)]}),
+            runs=runs,
+            predictions=pd.concat([_predictions("wd0.1", base[:10]), _predictions("wd0.5", better[:10])]),
+        ),
+        rep,
+    )
+    assert few.status == INCONCLUSIVE
 
 
 def test_c4_compares_the_epochs_each_world_size_needs():
@@ -143,6 +191,19 @@ def test_c4_compares_the_epochs_each_world_size_needs():
     ]
     assert criteria.epochs_across_sizes(_evidence(slow, runs=runs, datasets=datasets), rep).status == FAIL
 
+    # |E| = 100 never generalizes: undecided until it has run 1.5 x the 200 epochs |E| = 50 needed.
+    def censored(last_epoch):
+        rows_100 = [
+            {**r, "epoch": last_epoch * r["step"] / 4000}
+            for r in _metrics("e100", {"test_inferred_id": [(2000, 0.5), (4000, 0.6)]})
+        ]
+        return criteria.epochs_across_sizes(_evidence(rows[:2] + rows_100, runs=runs, datasets=datasets), rep)
+
+    short = censored(120)
+    assert short.status == INCONCLUSIVE and "decided after 300 epochs" in short.measured
+    long = censored(400)
+    assert long.status == FAIL and long.value == pytest.approx(2.0)
+
 
 def test_c6_needs_both_splits_above_the_majority_label_by_the_margin():
     runs = {"c": _run("k")}
@@ -158,7 +219,7 @@ def test_c6_needs_both_splits_above_the_majority_label_by_the_margin():
     assert outcome(0.5, 0.5).status == FAIL
 
 
-def _lens(run, network, step, select, test, layers=4):
+def _lens(run, network, step, select, test, site=("r1", "bridge"), layers=4):
     rows = []
     for layer in range(layers + 1):
         t = test[layer]
@@ -167,93 +228,155 @@ def _lens(run, network, step, select, test, layers=4):
                 "run": run,
                 "network": network,
                 "step": step,
-                "position": "r1",
+                "position": site[0],
+                "target": site[1],
                 "split": "train_inferred",
                 "layer": layer,
                 "mrr_select": select[layer],
                 "mrr_test": t,
                 "ci_low_test": t - 0.05,
                 "ci_high_test": t + 0.05,
+                "mrr": t,
+                "ci_low": t - 0.05,
+                "ci_high": t + 0.05,
             }
         )
     return rows
 
 
-def _lens_evidence(control=None, trained_select=(0, 0.2, 0.9, 0.5, 1), trained_test=(0, 0.2, 0.8, 0.5, 1)):
+def _queries(run, step, rr: np.ndarray, site="bridge at r1", layer=2) -> pd.DataFrame:
+    n = len(rr)
+    return pd.DataFrame(
+        {
+            "run": run,
+            "step": step,
+            "network": "trained",
+            "site": site,
+            "layer": layer,
+            "query": np.arange(n),
+            "prompt": [f"p{i}" for i in range(n)],
+            "rr": rr,
+        }
+    )
+
+
+def _lens_evidence(
+    control=None,
+    trained_select=(0, 0.2, 0.9, 0.5, 1),
+    trained_test=(0, 0.2, 0.8, 0.5, 1),
+    control_gap=0.5,
+    control_epochs=100.0,
+):
+    """The grokking run g (100 epochs at step 4000) and its null set d+m; control a, whose test-half
+    queries decode `control_gap` below g's at layer 2."""
+    rng = np.random.default_rng(1)
+    mine = np.clip(0.8 + 0.05 * rng.standard_normal(60), 0, 1)
     rows = (
         _lens("g", "trained", 4000, trained_select, trained_test)
         + _lens("g", "step0", 0, [0.1] * 5, [0.1] * 5)
-        + _lens("g", "random_init", 0, [0.1] * 5, [0.1] * 5)
-        + _lens("g", "relation_prior", 0, [0.3] * 5, [0.3] * 5)
+        + _lens("d+m", "random_init", 0, [0.1] * 5, [0.1] * 5)
+        + _lens("d+m", "relation_prior", 0, [0.3] * 5, [0.3] * 5)
     )
+    queries = [_queries("g", 4000, mine)]
     runs = {"g": _run()}
+    metrics = _metrics("g", {"train_inferred": [(4000, 1.0)]})
     if control is not None:
         rows += _lens("a", "trained", 1000, control, control)
+        queries.append(_queries("a", 1000, mine - control_gap + 0.01 * rng.standard_normal(60)))
         runs["a"] = _run(facts="atomic")
-    return _evidence(_metrics("g", {"train_inferred": [(4000, 1.0)]}), runs=runs, lens=pd.DataFrame(rows))
+        metrics += [{**r, "epoch": control_epochs} for r in _metrics("a", {"train_inferred": [(1000, 1.0)]})]
+    metrics = [{**r, "epoch": 100.0} if r["run"] == "g" else r for r in metrics]
+    return _evidence(metrics, runs=runs, lens=pd.DataFrame(rows), lens_queries=pd.concat(queries))
 
 
-def test_c7a_tests_the_layer_chosen_on_the_other_half_against_every_null_and_the_control():
+def test_the_bridge_layer_is_the_earliest_to_reach_the_level_else_the_papers_depth():
+    final = pd.DataFrame({"mrr_select": [0.1, 0.6, 0.9, 1.0, 1.0]}, index=range(5))
+    assert mechanism.layer_by_rule(final, 0.5) == 1  # not the ceiling layer 3
+    assert mechanism.layer_by_rule(final.assign(mrr_select=0.1), 0.5) == 2  # 5/8 of 4 layers
+    eight = pd.DataFrame({"mrr_select": [0.1] * 9}, index=range(9))
+    assert mechanism.layer_by_rule(eight, 0.5) == 5
+    assert mechanism.layer_by_rule(final.iloc[:2], 0.5) is None
+
+
+def test_c7_bridge_against_every_null_and_a_matched_control_query_by_query():
     assert mechanism.bridge_layer(_lens_evidence(), "g") == 2
     weak_control = _one(mechanism.bridge_decodable, _lens_evidence(control=[0, 0.1, 0.3, 0.3, 1]))
-    assert weak_control.status == PASS and weak_control.value == pytest.approx(0.5)
-    strong_control = _one(mechanism.bridge_decodable, _lens_evidence(control=[0, 0.2, 0.8, 0.8, 1]))
-    assert strong_control.status == FAIL and "atomic recall" in strong_control.measured
+    assert weak_control.status == PASS and weak_control.value == pytest.approx(0.5, abs=0.01)
+    assert "paired" in weak_control.measured and "on 30" in weak_control.measured  # the test half
+    strong_control = _one(mechanism.bridge_decodable, _lens_evidence(control=[0, 0.2, 0.8, 0.8, 1], control_gap=0.0))
+    assert strong_control.status == FAIL and strong_control.as_stated
+    assert "never saw a two-hop fact" in strong_control.measured
+    unmatched = _one(mechanism.bridge_decodable, _lens_evidence(control=[0] * 5, control_epochs=160.0))
+    assert unmatched.status == FAIL and not unmatched.as_stated
     assert _one(mechanism.bridge_decodable, _lens_evidence()).status == INCONCLUSIVE  # no control run
     # Layer 2 wins the selection half but is at the prior's level on the test half.
     overfit = _lens_evidence(control=[0] * 5, trained_test=(0, 0.2, 0.3, 0.9, 1))
     assert _one(mechanism.bridge_decodable, overfit).status == FAIL
 
 
-def _traced(step, correct, drop, total, layer=2, n=40):
-    return pd.DataFrame(
-        {
-            "run": "g",
-            "network": "trained",
-            "split": "test_inferred_id",
-            "step": step,
-            "query": np.arange(n),
-            "correct": correct,
-            "total_effect": total,
-            f"drop_{layer}_r2": drop,
-        }
+def _with_r2_and_tracing(start_rr, end_rr, start_changed, end_changed, memorized=((1000, 0.95),)):
+    ev = _lens_evidence(control=[0] * 5)
+    lens = pd.concat(
+        [
+            ev.lens,
+            pd.DataFrame(_lens("g", "trained", 1000, [0.1] * 5, [0.1] * 5, site=("r2", "r2"))),
+            pd.DataFrame(_lens("g", "trained", 4000, [end_rr.mean()] * 5, [end_rr.mean()] * 5, site=("r2", "r2"))),
+            pd.DataFrame(_lens("d+m", "random_init", 0, [0.05] * 5, [0.05] * 5, site=("r2", "r2"))),
+        ]
     )
+    queries = pd.concat(
+        [ev.lens_queries, _queries("g", 1000, start_rr, site="r2 at r2"), _queries("g", 4000, end_rr, site="r2 at r2")]
+    )
+    traced = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "run": "g",
+                    "network": "trained",
+                    "split": split,
+                    "step": step,
+                    "position": "r1",
+                    "prompt": [f"t{i}" for i in range(len(changed))],
+                    "changed_2": changed,
+                }
+            )
+            for split in ("train_inferred", "test_inferred_id")
+            for step, changed in ((1000, start_changed), (4000, end_changed))
+        ]
+    )
+    metrics = pd.concat([ev.metrics, pd.DataFrame(_metrics("g", {"train_inferred": [(0, 0.0), *memorized]}))])
+    return Evidence(ev.config, metrics, lens=lens, lens_queries=queries, causal_queries=traced, baselines=ev.baselines)
 
 
-def _causal_evidence(start_drop, final_drop, start_correct=True, final_correct=True):
-    lens = _lens_evidence(control=[0] * 5).lens
-    queries = pd.concat([_traced(1000, start_correct, start_drop, 0.5), _traced(4000, final_correct, final_drop, 0.9)])
-    metrics = _metrics("g", {"train_inferred": [(0, 0), (1000, 0.95), (4000, 1.0)]})
-    return Evidence(
-        config=_config({"g": _run()}, {"d": WORLD}),
-        metrics=pd.DataFrame(metrics),
-        lens=lens,
-        causal_queries=queries,
-        baselines={"d": _baselines()},
-    )
-
-
-def test_c7b_reads_the_share_of_the_total_effect_on_queries_correct_at_both_checkpoints():
-    rng = np.random.default_rng(0)
-    rising = _one(
-        mechanism.causal_effect_grows, _causal_evidence(0.1 + 0.01 * rng.random(40), 0.6 + 0.01 * rng.random(40))
-    )
-    assert rising.status == PASS and rising.value == pytest.approx(0.667 - 0.2, abs=0.02)
-    # The absolute drop grows (0.2 -> 0.3) while the total grows more: the share falls from 0.4 to 0.33.
-    absolute_only = _one(
-        mechanism.causal_effect_grows, _causal_evidence(0.2 + 0.01 * rng.random(40), 0.3 + 0.01 * rng.random(40))
-    )
-    assert absolute_only.status == FAIL and absolute_only.value < 0
-    few = np.zeros(40, dtype=bool)
-    few[:5] = True
-    assert _one(mechanism.causal_effect_grows, _causal_evidence(0.1, 0.6, start_correct=few)).status == INCONCLUSIVE
+def test_c7_r2_and_c7_causal_read_the_rise_from_memorization_to_the_end_query_by_query():
+    rng = np.random.default_rng(2)
+    low, high = 0.1 + 0.02 * rng.random(60), 0.7 + 0.02 * rng.random(60)
+    before, after = rng.random(60) < 0.2, rng.random(60) < 0.8
+    rising = _with_r2_and_tracing(low, high, before, after)
+    r2 = _one(mechanism.r2_becomes_decodable, rising)
+    assert r2.status == PASS and r2.value == pytest.approx(0.6, abs=0.02)
+    causal = _one(mechanism.causal_strength_grows, rising)
+    assert causal.status == PASS and causal.value == pytest.approx(after.mean() - before.mean())
+    assert "own-position corruption r1 -> r1'" in causal.measured and "test_inferred_id" in causal.measured
+    falling = _with_r2_and_tracing(high, low, after, before)
+    assert _one(mechanism.r2_becomes_decodable, falling).status == FAIL
+    assert _one(mechanism.causal_strength_grows, falling).status == FAIL
+    # Training never memorized before the last checkpoint: the window does not exist, so it cannot decide.
+    never = _with_r2_and_tracing(low, high, before, after, memorized=((1000, 0.5), (4000, 0.5)))
+    assert _one(mechanism.causal_strength_grows, never).status == INCONCLUSIVE
+    assert _one(mechanism.r2_becomes_decodable, never).status == INCONCLUSIVE
 
 
 def test_seeds_are_summarized_as_k_of_n_with_a_pooled_interval():
-    assert overall_status([PASS, PASS, PASS]) == PASS
-    assert overall_status([PASS, FAIL, PASS]) == MIXED
-    assert overall_status([FAIL, INCONCLUSIVE]) == FAIL
-    assert overall_status([INCONCLUSIVE]) == INCONCLUSIVE
+    def outcomes(*statuses, as_stated=True):
+        return [Outcome(status, 0.0, "m", as_stated) for status in statuses]
+
+    assert overall_status(outcomes(PASS, PASS, PASS)) == REPRODUCED
+    assert overall_status(outcomes(PASS, FAIL, PASS)) == MIXED
+    assert overall_status(outcomes(FAIL, INCONCLUSIVE)) == NOT_REPRODUCED
+    assert overall_status(outcomes(INCONCLUSIVE)) == INCONCLUSIVE
+    # A fail whose measurement could not follow the paper's never reads "not reproduced".
+    assert overall_status([*outcomes(FAIL), *outcomes(FAIL, as_stated=False)]) == NOT_AS_STATED
     mean, _low, high = t_interval([0.1, 0.2, 0.3])
     assert mean == pytest.approx(0.2) and high - mean == pytest.approx(4.303 * 0.1 / math.sqrt(3))
     outcomes = [

@@ -166,12 +166,16 @@ def test_probe_batches_leave_every_query_as_it_was(composition_dir):
     whole = probe_model(model, tokenizer, queries, site, entities)["train_inferred"]
     batched = probe_model(model, tokenizer, queries, site, entities, batch_size=7)["train_inferred"]
     np.testing.assert_allclose(batched, whole, rtol=0, atol=1e-7)
-    traced = {"train_inferred": causal_tracing.tracing_queries(frames["train_inferred"], entities, 40, seed=0)}
+    facts = causal_tracing.atomic_facts(store.read_train(composition_dir))
+    vocabulary = list(tokenizer.get_vocab())
+    traced = {"train_inferred": causal_tracing.tracing_queries(frames["train_inferred"], facts, vocabulary, 40, seed=0)}
     rows_whole, queries_whole = causal_tracing.trace_model(model, tokenizer, traced, PROBES)
     rows_batched, queries_batched = causal_tracing.trace_model(model, tokenizer, traced, PROBES, batch_size=7)
     np.testing.assert_allclose(
         [r["effect"] for r in rows_batched], [r["effect"] for r in rows_whole], rtol=0, atol=1e-6
     )
+    changed = [c for c in queries_whole if c.startswith("changed_")]
+    pd.testing.assert_frame_equal(queries_batched[changed], queries_whole[changed])
     drops = [c for c in queries_whole if c.startswith("drop_")]
     np.testing.assert_allclose(queries_batched[drops].to_numpy(), queries_whole[drops].to_numpy(), rtol=0, atol=1e-6)
 

@@ -274,7 +274,7 @@ def test_restore_names_a_corrupt_remote_object_and_changes_nothing(author, tmp_p
 
     result = grokstudy(repo, "restore", "--configfile", SMOKE, check=False)
     assert result.returncode == 2, result.stderr
-    assert f"remote 'local' ({remote}) holds corrupt copies" in result.stderr
+    assert f"remote 'public' ({remote}) holds corrupt copies" in result.stderr
     assert str(figure) in result.stderr and "seal again" in result.stderr
     assert tree_state(repo) == before and not (repo / ".snakemake" / "metadata").exists()
     cache = Path(dvc(repo, "cache", "dir").stdout.strip())
@@ -286,7 +286,7 @@ def test_restore_names_a_corrupt_remote_object_and_changes_nothing(author, tmp_p
     for obj in named:
         Path(obj).unlink()
     sealer = copy_repo(author["repo"], tmp_path / "good")
-    dvc(sealer, "remote", "modify", "--local", "local", "url", str(remote))
+    dvc(sealer, "remote", "modify", "--local", "public", "url", str(remote))
     grokstudy(sealer, "seal", "--configfile", SMOKE)
     grokstudy(repo, "restore", "--configfile", SMOKE)
     assert (repo / figure).read_bytes() == good
@@ -304,8 +304,8 @@ def test_seal_refuses_missing_or_unrecorded_outputs_that_a_dry_run_does_not_plan
 
     result = grokstudy(repo, "seal", "--configfile", SMOKE, check=False)
     assert result.returncode == 2, result.stderr
-    assert f"{missing}  (probe_checkpoints: missing)" in result.stderr
-    assert f"{unrecorded}  (probe_checkpoints: no record in Snakemake's metadata)" in result.stderr
+    assert f"{missing}  (checkpoint_accuracy: missing)" in result.stderr
+    assert f"{unrecorded}  (checkpoint_accuracy: no record in Snakemake's metadata)" in result.stderr
     assert f"`snakemake --configfile {SMOKE} --forcerun {missing} {unrecorded}`" in result.stderr
     assert "Nothing was sealed" in result.stderr
     assert run(repo, "git", "status", "--porcelain", str(SMOKE_RESULTS)).stdout == ""
@@ -313,7 +313,7 @@ def test_seal_refuses_missing_or_unrecorded_outputs_that_a_dry_run_does_not_plan
     # The command it names recomputes both; then the seal goes through.
     snakemake(repo, "--configfile", SMOKE, "--cores", "2", "--forcerun", missing, unrecorded)
     assert (repo / missing).exists()
-    dvc(repo, "remote", "modify", "--local", "local", "url", str(tmp_path / "remote"))
+    dvc(repo, "remote", "modify", "--local", "public", "url", str(tmp_path / "remote"))
     grokstudy(repo, "seal", "--configfile", SMOKE)
 
 
@@ -361,12 +361,12 @@ def test_an_interrupted_seal_is_finished_by_sealing_again(author, tmp_path):
     snakemake(repo, "--unlock", "--configfile", SMOKE)
     blocked = tmp_path / "a-file"
     blocked.write_text("")  # a remote below a file cannot be created, even by root
-    dvc(repo, "remote", "modify", "--local", "local", "url", str(blocked / "remote"))
+    dvc(repo, "remote", "modify", "--local", "public", "url", str(blocked / "remote"))
     result = grokstudy(repo, "seal", "--configfile", SMOKE, check=False)
     assert result.returncode == 2 and "run seal again once the remote is reachable" in result.stderr
 
     remote = tmp_path / "remote"
-    dvc(repo, "remote", "modify", "--local", "local", "url", str(remote))
+    dvc(repo, "remote", "modify", "--local", "public", "url", str(remote))
     grokstudy(repo, "seal", "--configfile", SMOKE)
     pointers = sorted(p.name for p in (repo / SMOKE_RESULTS).glob("*.dvc"))
     assert run(repo, "git", "status", "--porcelain", str(SMOKE_RESULTS)).stdout == ""  # the sealed pointers

@@ -26,8 +26,8 @@ CURVES = [c for c in ("accuracy_curves", "phi_sweep", "weight_decay", "data_size
 CONTROL = PRESET["claims"]["control_run"]
 
 
-# What each job reads, job by job: the downstream closure of a job set. Analyses of a probed run:
-# (checkpoint rule, its null rule or None, its figure or None); causal tracing on composition runs only.
+# What each job reads, job by job: the downstream closure of a job set. Each analysis of a probed
+# run: its null rule (run once per null set, the run's dataset and model) and its figure, or None.
 ANALYSES = {
     "logit_lens": ("logit_lens_nulls", "figure_logit_lens"),
     "checkpoint_accuracy": (None, None),
@@ -37,18 +37,30 @@ ANALYSES = {
 CLAIMS_READ = {"logit_lens", "logit_lens_nulls", "causal_tracing"}
 
 
-def analysed(run: str) -> list[str]:
-    if run not in PROBED:
+def null_set(run: str) -> str:
+    return f"{RUNS[run]['dataset']}+{RUNS[run]['model']}"
+
+
+def analysed(run: str, probed: bool = False) -> list[str]:
+    """The analyses of a run: none unless it is probed (or `probed` says it now is). Causal tracing
+    reads composition runs trained on all facts; weight norms, runs trained on all facts."""
+    if run not in PROBED and not probed:
         return []
-    return [a for a in ANALYSES if a != "causal_tracing" or run in TRACED]
+    all_facts = RUNS[run].get("training_facts", "all") == "all"
+    composition = config.task_of(PRESET, run) == "composition"
+    return [
+        a
+        for a in ANALYSES
+        if a in ("logit_lens", "checkpoint_accuracy") or (all_facts and (a == "weight_norms" or composition))
+    ]
 
 
-def analysis_jobs(run: str, nulls: bool = True, checkpoints: bool = True) -> set[str]:
+def analysis_jobs(run: str, nulls: bool = True, checkpoints: bool = True, probed: bool = False) -> set[str]:
     jobs = set()
-    for name in analysed(run):
+    for name in analysed(run, probed):
         null_rule = ANALYSES[name][0]
         jobs |= {f"{name}[{run}]"} if checkpoints else set()
-        jobs |= {f"{null_rule}[{run}]"} if nulls and null_rule else set()
+        jobs |= {f"{null_rule}[{null_set(run)}]"} if nulls and null_rule else set()
     return jobs
 
 
@@ -63,10 +75,14 @@ def consumers(job: str) -> set[str]:
     if rule == "train":
         figures = {f"figure_{c}" for c in CURVES if name in PRESET["figures"][c]["runs"]}
         return figures | analysis_jobs(name, nulls=False) | {"claims", "report"}
-    producer = {rule_: a for a, (null_rule, _) in ANALYSES.items() for rule_ in (a, null_rule) if rule_}
-    if rule in producer:
-        figure = ANALYSES[producer[rule]][1]
-        return ({f"{figure}[{name}]"} if figure else set()) | ({"claims"} if rule in CLAIMS_READ else set())
+    for analysis, (null_rule, figure) in ANALYSES.items():
+        if rule == analysis:
+            runs = [name]
+        elif rule == null_rule:
+            runs = [r for r in PROBED if null_set(r) == name and analysis in analysed(r)]
+        else:
+            continue
+        return {f"{figure}[{r}]" for r in runs if figure} | ({"claims"} if rule in CLAIMS_READ else set())
     if rule.startswith("figure_") or rule == "claims":
         return {"report"}
     return set()
@@ -114,9 +130,11 @@ def direct_jobs(path: tuple) -> set[str]:
         return {f"train[{r}]" for r, raw in RAW["runs"].items() if path[1] not in (raw or {})}
     if head == "runs" and path[2] == "dataset":  # a new dataset, and the probes read the run's dataset too
         copy_of = f"prepare_dataset[{RUNS[path[1]]['dataset']}_copy]"
+        moved_nulls = {job.replace("+", "_copy+") for job in analysis_jobs(path[1], checkpoints=False)}
         return (
             {f"train[{path[1]}]", copy_of, "claims"}
-            | analysis_jobs(path[1])
+            | analysis_jobs(path[1], nulls=False)
+            | moved_nulls
             | {f"figure_{c}" for c in CURVES if path[1] in PRESET["figures"][c]["runs"]}
         )
     if head == "runs":
@@ -278,7 +296,7 @@ def test_each_edit_reruns_exactly_the_jobs_that_use_it(up_to_date_repo):
     for (path, _), plan in zip(cases, plans, strict=True):
         if path[-1] == "+comp_phi7.2_wd0.1":
             added = "comp_phi7.2_wd0.1"
-            expected = closure(analysis_jobs(added))
+            expected = closure(analysis_jobs(added, nulls=False, probed=True))  # its null set is there already
         else:
             expected = closure(direct_jobs(path))
         if plan != expected:
@@ -310,7 +328,7 @@ def code_edit_expected(case: str) -> set[str]:
     if case == "numeric_edit_in_the_training_step":
         return closure({f"train[{r}]" for r in RUNS})
     if case == "numeric_edit_in_the_logit_lens":
-        return closure({job for r in PROBED for job in (f"logit_lens[{r}]", f"logit_lens_nulls[{r}]")})
+        return closure({job for r in PROBED for job in analysis_jobs(r) if job.startswith("logit_lens")})
     return set()
 
 

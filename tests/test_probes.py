@@ -92,9 +92,12 @@ def test_probe_tables_against_nulls(composition_dir, trained_run):
     assert set(nulls["seed"]) == {1, 2} and set(nulls["position"]) == {"r1", "r2"}
     vocab = AutoTokenizer.from_pretrained(composition_dir / "tokenizer").get_vocab()
     chance = chance_mrr(len(candidate_tokens(list(vocab), "composition")))
-    assert nulls["chance"].eq(chance).all()
+    entity_sites = nulls[nulls["target"] != "r2"]  # the r2 token is ranked among the relations
+    assert entity_sites["chance"].eq(chance).all()
+    relations = candidate_tokens(list(vocab), "relation")
+    assert nulls.loc[nulls["target"] == "r2", "chance"].eq(chance_mrr(len(relations))).all()
     # A random network decodes the bridge no better than a few times chance.
-    assert nulls["mrr"].max() < 10 * chance
+    assert entity_sites["mrr"].max() < 10 * chance
     # The relation-frequency prior knows which entities follow a relation: well above chance, the same at every layer.
     prior = all_nulls[all_nulls["network"] == "relation_prior"]
     assert set(prior["layer"]) == {0, 1, 2} and prior.groupby(["position", "split"])["mrr"].nunique().eq(1).all()
@@ -118,86 +121,104 @@ def test_comparison_probe_sites(comparison_dir):
     assert set(nulls["position"]) == {"e1", "e2"} and set(nulls["target"]) == {"value1", "value2"}
 
 
-def _traced(trained_run, n=40):
-    from grokstudy.analyses.causal_tracing import trace, tracing_queries
+def _traced(model, composition_dir, n=40, split="train_inferred"):
+    """Queries of the tiny world with their alternatives, traced through `model`."""
+    from grokstudy.analyses.causal_tracing import POSITIONS, atomic_facts, corrupted_prompts, trace, tracing_queries
 
-    store_ = CheckpointStore(trained_run / "checkpoints")
-    path = store_.path(store_.complete_steps()[-1])
-    model = AutoModelForCausalLM.from_pretrained(path).eval()
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = store.load_tokenizer(composition_dir)
     vocab = tokenizer.get_vocab()
-    entities = candidate_tokens(list(vocab), "composition")
-    frame = pd.DataFrame(
-        {
-            "prompt": [f"<e_{i}> <r_{i % 7}> <r_{(3 * i) % 11}>" for i in range(n)],
-            "answer": [f"<e_{(5 * i) % 50}>" for i in range(n)],
-        }
-    )
-    queries = tracing_queries(frame, entities, limit=n, seed=3)
+    facts = atomic_facts(store.read_train(composition_dir))
+    queries = tracing_queries(store.read_eval(composition_dir)[split], facts, list(vocab), limit=n, seed=3)
 
     def ids(prompts):
         return torch.tensor([[vocab[t] for t in p.split(" ")] for p in prompts])
 
-    return (
-        model,
-        queries,
-        trace(
-            model,
-            ids(queries["prompt"]),
-            ids(queries["corrupted"]),
-            torch.tensor([vocab[a] for a in queries["answer"]]),
-        ),
+    corrupt = {p: ids(corrupted_prompts(queries, p)) for p in POSITIONS}
+    answers = torch.tensor([vocab[a] for a in queries["answer"]])
+    return queries, trace(model.eval(), ids(queries["prompt"]), corrupt, answers)
+
+
+def _final_model(trained_run):
+    store_ = CheckpointStore(trained_run / "checkpoints")
+    return AutoModelForCausalLM.from_pretrained(store_.path(store_.complete_steps()[-1])).eval()
+
+
+def test_every_alternative_exists_in_the_training_facts_and_changes_the_answer(composition_dir):
+    """Checked against the generated world's own facts: each alternative makes a query the training
+    facts answer, and answer differently."""
+    from grokstudy.analyses.causal_tracing import atomic_facts, tracing_queries
+
+    train = store.read_train(composition_dir)
+    atomic = train[train["kind"] == "atomic"]
+    truth = {tuple(p.split(" ")): a for p, a in zip(atomic["prompt"], atomic["answer"], strict=True)}
+
+    def answer(h, r1, r2):
+        bridge = truth.get((h, r1))
+        return None if bridge is None else truth.get((bridge, r2))
+
+    frame = store.read_eval(composition_dir)["train_inferred"]
+    queries = tracing_queries(
+        frame, atomic_facts(train), list(store.load_tokenizer(composition_dir).get_vocab()), 300, 0
     )
+    assert len(queries) == min(300, len(frame)) or len(queries) > 100
+    for row in queries.itertuples():
+        h, r1, r2 = row.prompt.split(" ")
+        assert answer(h, r1, r2) == row.answer
+        for query in ((row.alt_h, r1, r2), (h, row.alt_r1, r2), (h, r1, row.alt_r2)):
+            assert answer(*query) not in (None, row.answer), (row.prompt, query)
+        assert (row.alt_h, row.alt_r1, row.alt_r2) != (h, r1, r2)
+    # The same seed gives the same queries and alternatives.
+    again = tracing_queries(frame, atomic_facts(train), list(store.load_tokenizer(composition_dir).get_vocab()), 300, 0)
+    pd.testing.assert_frame_equal(queries, again)
 
 
-def test_causal_tracing_on_states_whose_effect_is_known(trained_run):
-    _, queries, traced = _traced(trained_run)
+def test_causal_tracing_on_states_whose_effect_is_known(trained_run, composition_dir):
+    queries, traced = _traced(_final_model(trained_run), composition_dir)
     layers = depth(TINY_MODEL)
-    noised = traced["noised"]
-    assert noised.shape == (layers + 1, 3, len(queries))
-    # Only the head differs: its embedding carries the whole corruption, and so does the last state at r2.
-    np.testing.assert_allclose(noised[0, 0], traced["corrupt"], rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(noised[layers, 2], traced["corrupt"], rtol=1e-5, atol=1e-7)
-    # The relation tokens' embeddings are the same in both runs: noising them changes nothing.
-    np.testing.assert_allclose(noised[0, 1], traced["clean"], rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(noised[0, 2], traced["clean"], rtol=1e-5, atol=1e-7)
-    # The last layer's r1 state is read by nothing after it (causal attention reads the layer below).
-    np.testing.assert_allclose(noised[layers, 1], traced["clean"], rtol=1e-5, atol=1e-7)
-    # An intermediate state is a genuine intervention: between the clean and corrupted runs, not equal to either.
-    assert not np.allclose(noised[1, 1], traced["clean"]) and not np.allclose(noised[1, 1], traced["corrupt"])
+    changed, drop = traced["changed"], traced["drop"]
+    assert changed.shape == (layers + 1, 3, len(queries)) and drop.shape == changed.shape
+    # The r2 state sits at the last position: patched at any layer it reproduces the whole r2
+    # corruption (an implementation check, never a claim).
+    for layer in range(layers + 1):
+        np.testing.assert_array_equal(changed[layer, 2], changed[0, 2])
+        np.testing.assert_allclose(drop[layer, 2], drop[0, 2], rtol=1e-5, atol=1e-6)
+    # The last block's h and r1 states are read by nothing after them (causal attention reads the layer below).
+    assert not changed[layers, 0].any() and not changed[layers, 1].any()
+    np.testing.assert_allclose(drop[layers, :2], 0, atol=1e-6)
+    # Replacing the token itself (layer 0) changes predictions: the alternatives change the answer.
+    assert changed[0].mean() > 0
 
 
-def test_corrupted_heads_differ_and_are_deterministic():
-    from grokstudy.analyses.causal_tracing import corrupted_heads
+def test_a_prediction_that_reads_one_position_only_has_strength_there_only(composition_dir):
+    """A hand-built case: with every attention output projection zeroed, the last position sees only its
+    own token, so corrupting h or r1 can change nothing at any layer, and r2 changes what it changes."""
+    from grokstudy.models import build_model
 
-    entities = [f"<e_{i}>" for i in range(5)]
-    heads = entities * 40
-    first = corrupted_heads(heads, entities, seed=1)
-    assert first == corrupted_heads(heads, entities, seed=1)
-    assert all(a != b for a, b in zip(heads, first, strict=True))
-    assert set(first) == set(entities)  # every other entity can be drawn
-    assert corrupted_heads(heads, entities[::-1], seed=1) == first  # whatever order the vocabulary came in
+    model = build_model({**TINY_MODEL, "dropout": 0.0}, store.load_tokenizer(composition_dir), seed=5)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "attn.c_proj" in name:
+                param.zero_()
+    _, traced = _traced(model, composition_dir)
+    assert not traced["changed"][:, :2].any() and np.abs(traced["drop"][:, :2]).max() < 1e-6
+    assert traced["changed"][:, 2].any()
 
 
-def test_effect_rows_report_the_mean_drop_its_interval_and_its_share():
-    from grokstudy.analyses.causal_tracing import effect_rows
+def test_strength_rows_report_the_fraction_changed_and_the_drop_with_intervals():
+    from grokstudy.analyses.causal_tracing import strength_rows
 
-    clean = np.full(200, 0.8)
-    corrupt = np.full(200, 0.2)
-    noised = np.stack([np.stack([clean, clean - 0.3, corrupt])] * 2)  # (layers, positions, n)
-    noised[1, 1] = clean - np.linspace(0.0, 0.6, 200)  # a spread: the CI must straddle the mean 0.3
-    rows = pd.DataFrame(
-        effect_rows({"clean": clean, "corrupt": corrupt, "noised": noised}, 200, 0.95, bootstrap_seed=0)
-    )
+    n = 200
+    changed = np.zeros((2, 3, n), dtype=bool)
+    changed[:, 2] = True  # r2: every prediction changes at every layer
+    changed[1, 1, : n // 2] = True  # r1 at layer 1: half of them
+    drop = changed * 0.5
+    rows = pd.DataFrame(strength_rows({"changed": changed, "drop": drop, "p_clean": np.full(n, 0.9)}, 200, 0.95))
     at = rows.set_index(["layer", "position"])
-    assert at.loc[(0, "h"), "effect"] == pytest.approx(0.0)
-    assert at.loc[(0, "r2"), "effect"] == pytest.approx(0.6) and at.loc[(0, "r2"), "share_of_total"] == pytest.approx(
-        1.0
-    )
-    assert at.loc[(0, "r1"), "share_of_total"] == pytest.approx(0.5)
-    spread = at.loc[(1, "r1")]
-    assert spread["ci_low"] < 0.3 < spread["ci_high"] and spread["effect"] == pytest.approx(0.3)
-    assert spread["ci_high"] - spread["ci_low"] < 0.1
+    assert at.loc[(0, "h"), "strength"] == 0 and at.loc[(1, "r2"), "strength"] == 1
+    half = at.loc[(1, "r1")]
+    assert half["strength"] == pytest.approx(0.5) and half["ci_low"] < 0.5 < half["ci_high"]
+    assert half["effect"] == pytest.approx(0.25) and half["total_strength"] == 0
+    assert (rows["n"] == n).all()
 
 
 def test_weight_norms_of_every_checkpoint_and_of_random_networks(composition_dir, trained_run):

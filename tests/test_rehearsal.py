@@ -127,7 +127,7 @@ def test_rehearsal_produces_every_figure_and_the_report(rehearsal):
     report = (results / "report" / "index.html").read_text()
     assert all(f"{stem}.png" in report for stem in STEMS)
     claims = pd.read_csv(results / "report" / "claims.csv")
-    assert list(claims["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6", "C7a", "C7b"]
+    assert list(claims["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6", "C7-bridge", "C7-r2", "C7-causal"]
     assert (results / "probes" / RESUMED_RUN / "causal_tracing.parquet").exists()
 
 

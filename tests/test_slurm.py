@@ -162,16 +162,16 @@ def test_a_runtime_forced_on_the_command_line_is_checked_against_every_run():
 def test_a_forced_memory_limit_below_the_estimate_names_the_rule_and_the_estimate():
     needs = {
         "train": _train_needs("cuda"),
-        "probe_checkpoints": cluster.probe_needs("cpu", cluster.probe_resources("cpu")),
+        "logit_lens": cluster.probe_needs("cpu", cluster.probe_resources("cpu")),
     }
-    cluster.check_forced_resources(_forced(train=["mem_mb=16384"], probe_checkpoints=["mem=4GiB"]), needs)
+    cluster.check_forced_resources(_forced(train=["mem_mb=16384"], logit_lens=["mem=4GiB"]), needs)
     with pytest.raises(cluster.ClusterError) as short:
         cluster.check_forced_resources(_forced(train=["mem=8G"]), needs)
     assert str(short.value).startswith(
         "rule train[comp_phi7.2_wd0.1]: the memory limit of 8000 MB (mem_mb) is below the estimated 13312 MB"
     )
-    with pytest.raises(cluster.ClusterError, match=r"^rule probe_checkpoints: the memory limit of 2048 MB .* 4096 MB"):
-        cluster.check_forced_resources(_forced(probe_checkpoints=["mem_mb=2048"]), needs)
+    with pytest.raises(cluster.ClusterError, match=r"^rule logit_lens: the memory limit of 2048 MB .* 4096 MB"):
+        cluster.check_forced_resources(_forced(logit_lens=["mem_mb=2048"]), needs)
 
 
 @pytest.mark.parametrize(
@@ -182,9 +182,9 @@ def test_a_forced_memory_limit_below_the_estimate_names_the_rule_and_the_estimat
         ("train", "cpu", 0, None),
         ("train", "cuda", 2, r"rule train: gpu=2 asks for 2 GPUs, above the limit of 1 per job"),
         ("train", "cpu", 1, r"rule train: gpu=1 asks for a GPU, above the limit of 0 .*device: cpu.*sit idle"),
-        ("probe_null_networks", "cuda", 1, None),
-        ("probe_null_networks", "cuda", 4, r"rule probe_null_networks: gpu=4 asks for 4 GPUs, above the limit of 1"),
-        ("trace_causal_effects", "auto", 1, r"rule trace_causal_effects: gpu=1 .* limit of 0 .*device: cuda"),
+        ("logit_lens_nulls", "cuda", 1, None),
+        ("logit_lens_nulls", "cuda", 4, r"rule logit_lens_nulls: gpu=4 asks for 4 GPUs, above the limit of 1"),
+        ("causal_tracing", "auto", 1, r"rule causal_tracing: gpu=1 .* limit of 0 .*device: cuda"),
     ],
 )
 def test_a_forced_gpu_must_be_one_the_job_computes_on(rule, preset_device, gpu, refused):
@@ -193,7 +193,7 @@ def test_a_forced_gpu_must_be_one_the_job_computes_on(rule, preset_device, gpu, 
         "train": _train_needs(preset_device),
         **{
             name: cluster.probe_needs(probe_device, cluster.probe_resources(probe_device))
-            for name in ("probe_checkpoints", "probe_null_networks", "trace_causal_effects")
+            for name in ("logit_lens", "logit_lens_nulls", "causal_tracing")
         },
     }
     forced = _forced(**{rule: [f"gpu={gpu}"]})

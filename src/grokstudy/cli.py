@@ -185,6 +185,8 @@ def claims_arguments(p):
     p.add_argument("--metrics", type=Path, nargs="+", required=True)
     p.add_argument("--lens", type=Path, nargs="*", default=[])
     p.add_argument("--causal", type=Path, nargs="*", default=[], help="per-query causal tracing tables")
+    p.add_argument("--lens-queries", type=Path, nargs="*", default=[], help="per-query logit-lens tables")
+    p.add_argument("--predictions", type=Path, nargs="*", default=[], help="the runs' per-item test predictions")
     p.add_argument(
         "--baselines", type=Path, nargs="+", required=True, help="the baselines.json of every dataset the runs use"
     )
@@ -194,7 +196,9 @@ def claims_arguments(p):
 def claims(args) -> None:
     from grokstudy import claims as study_claims
 
-    table = study_claims.evaluate_files(args.config, args.metrics, args.lens, args.causal, args.baselines)
+    table = study_claims.evaluate_files(
+        args.config, args.metrics, args.lens, args.causal, args.baselines, args.lens_queries, args.predictions
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(table[["claim", "status", "measured"]].to_string(index=False))
@@ -253,13 +257,34 @@ def restore_arguments(p):
         default=None,
         help="pull only these classes (and what they need), e.g. --only figures probes",
     )
+    p.add_argument(
+        "--from",
+        dest="origin",
+        metavar="URL_OR_PATH",
+        default=None,
+        help="a published remote tree or tarball (.tar.gz), a URL or a path, to pull from instead of the"
+        " repository's evidence tree and its default remote",
+    )
+
+
+def publish_arguments(p):
+    _preset_arguments(p)
+    p.add_argument("--to", type=Path, required=True, help="directory for the remote tree, tarballs and manifest")
+    p.add_argument("--only", nargs="+", metavar="CLASS", default=None, help="publish only these classes")
+
+
+def publish(args) -> None:
+    from grokstudy.artifacts.publish import publish as publish_preset
+
+    root, results = _preset(args.configfile)
+    publish_preset(root, str(args.configfile), results, args.to, chosen=args.only)
 
 
 def restore(args) -> None:
     from grokstudy.artifacts.restore import restore as restore_preset
 
     root, results = _preset(args.configfile)
-    restore_preset(root, str(args.configfile), results, chosen=args.only)
+    restore_preset(root, str(args.configfile), results, chosen=args.only, origin=args.origin)
 
 
 def bench_arguments(p):
@@ -319,6 +344,12 @@ COMMANDS = (
     ("report", "assemble the HTML report", report_arguments, report),
     ("seal", "record an up-to-date preset's artifacts in DVC and push them (author)", _preset_arguments, seal),
     ("restore", "pull a preset's sealed artifacts; Snakemake then reruns nothing", restore_arguments, restore),
+    (
+        "publish",
+        "write a sealed preset as a read-only remote tree, tarballs and a manifest",
+        publish_arguments,
+        publish,
+    ),
     ("bench", "training speed: the original loop's costs against the fast path", bench_arguments, bench),
 )
 

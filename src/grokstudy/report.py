@@ -57,7 +57,7 @@ def build(
             f'{html.escape(_caption(stem, captions))} Data: <a href="{html.escape(rel[:-4])}.csv">CSV</a>, '
             f'<a href="{html.escape(rel[:-4])}.pdf">PDF</a>.</figcaption></figure>'
         )
-    passed = int((claims["status"] == "pass").sum())
+    passed = int((claims["status"] == "reproduced").sum())
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>grokstudy report: {html.escape(name)}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}} img{{max-width:100%}}
@@ -66,10 +66,13 @@ figure{{margin:2em 0}} .tbl{{border-collapse:collapse;font-size:90%}} \
 </head><body>
 <h1>Grokked transformers as implicit reasoners: preset <code>{html.escape(name)}</code></h1>
 <p>{html.escape(description)}</p>
-<h2>Claims (the paper's C1-C7, docs/study.md section 4): {passed} of {len(claims)} pass</h2>
-<p>A claim passes only when every seed passes; each criterion was fixed from the paper's statement
-before the runs were read (docs/claims.md). Baselines: relation frequency (composition), majority
-label (comparison), uniform chance.</p>
+<h2>Claims (the paper's C1-C7, docs/study.md section 4): {passed} of {len(claims)} reproduced</h2>
+<p>A claim is reproduced only when every seed passes; "not reproduced" means the paper's own test
+failed, "not tested as stated" that our measurement could not follow the paper's, "inconclusive"
+that the runs ended before the test could decide. The criteria (version
+{html.escape(str(claims["criteria_version"].iloc[0]) if "criteria_version" in claims else "?")}) were
+fixed from the paper's statements; their history is in docs/claims.md. Baselines: relation
+frequency (composition), majority label (comparison), uniform chance.</p>
 {_table(claims)}
 <h2>Runs</h2>
 {_table(pd.DataFrame(runs))}

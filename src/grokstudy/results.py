@@ -14,6 +14,8 @@ from grokstudy.artifacts.recovery import way_out
 METRICS = "metrics.parquet"
 SUMMARY = "run.json"
 METRICS_HASH = "metrics_sha256"  # the run summary's key for the sha256 of metrics.parquet
+PREDICTIONS = "predictions.parquet"  # each test item at every evaluation: step, split, prompt, correct
+PREDICTIONS_HASH = "predictions_sha256"
 TABLE_HASH = "sha256"  # the sidecar's key for the sha256 of its table
 
 
@@ -36,6 +38,19 @@ def _verify_recorded(path: Path, record: Path, key: str) -> str:
 def verify_metrics(path: Path) -> str:
     """The sha256 of a run's metrics table, once it equals the one its run summary records."""
     return _verify_recorded(Path(path), Path(path).with_name(SUMMARY), METRICS_HASH)
+
+
+def verify_predictions(path: Path) -> str:
+    """The sha256 of a run's predictions table, once it equals the one its run summary records."""
+    return _verify_recorded(Path(path), Path(path).with_name(SUMMARY), PREDICTIONS_HASH)
+
+
+def read_predictions(paths: list[Path]) -> pd.DataFrame:
+    """The per-item predictions of several runs, with a `run` column, every file checked first."""
+    for path in paths:
+        verify_predictions(path)
+    frames = [pd.read_parquet(p).assign(run=run_name(p)) for p in paths]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def verify_table(path: Path) -> str:

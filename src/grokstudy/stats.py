@@ -15,6 +15,18 @@ def bootstrap_mean_ci(values: np.ndarray, resamples: int, confidence: float, see
     return float(low), float(high)
 
 
+def paired_difference_ci(
+    differences: np.ndarray, resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of per-item differences (both measurements on the same items) with a percentile bootstrap
+    CI that resamples items, so each item's two measurements stay together."""
+    differences = np.asarray(differences, dtype=float)
+    if len(differences) == 0:
+        return float("nan"), float("nan"), float("nan")
+    low, high = bootstrap_mean_ci(differences, resamples, confidence, seed=seed)
+    return float(differences.mean()), low, high
+
+
 def chance_mrr(n_candidates: int) -> float:
     """Expected 1/(1+rank) when the target's rank is uniform over n candidates: H_n / n."""
     return float(np.sum(1.0 / np.arange(1, n_candidates + 1)) / n_candidates)

@@ -1,5 +1,6 @@
 # 3. Analyses of saved checkpoints, one rule per registry row (grokstudy/analyses/registry.py):
-# `<name>` reads every checkpoint of a run, `<name>_nulls` the networks that never trained.
+# `<name>` reads every checkpoint of a run; `<name>_nulls` reads networks that never trained, once
+# per dataset and model (a null set, `<dataset>+<model>`), which every run on both is read against.
 
 
 for analysis in ANALYSES:
@@ -45,18 +46,18 @@ for analysis in ANALYSES:
             name:
                 analysis.null_rule
             input:
-                manifest=lambda w: f"{dataset_dir(w.run)}/manifest.json",
+                manifest=lambda w: f"{RESULTS}/data/{NULL_SETS[w.nulls][0]}/manifest.json",
             output:
-                [table_file("{run}", table) for table in analysis.null_tables],
+                [null_file("{nulls}", table) for table in analysis.null_tables],
             params:
                 code=code("grokstudy.analyses.runner", analysis.module),
                 module=analysis.module,
                 tables=" ".join(analysis.null_tables),
                 settings=as_json(registry.settings_of(STUDY["probes"], analysis.null_module_settings)),
-                model=settings(job_settings.model, "run"),
+                model=lambda w: as_json(STUDY["models"][NULL_SETS[w.nulls][1]]),
                 device=PROBE_DEVICE,
-                task=lambda w: run_task(w.run),
-                data_dir=lambda w: dataset_dir(w.run),
+                task=lambda w: STUDY["datasets"][NULL_SETS[w.nulls][0]]["task"],
+                data_dir=lambda w: f"{RESULTS}/data/{NULL_SETS[w.nulls][0]}",
                 out_dir=lambda w, output: str(Path(output[0]).parent),
             threads: STUDY["threads_per_job"]
             resources:
@@ -64,11 +65,11 @@ for analysis in ANALYSES:
                 runtime=lambda w, attempt: probe_request(attempt)["runtime"],
                 mem_mb=probe_request()["mem_mb"],
             log:
-                f"{LOGS}/{analysis.null_rule}/{{run}}.log",
+                f"{LOGS}/{analysis.null_rule}/{{nulls}}.log",
             conda:
                 ENV
             shell:
-                "grokstudy analyze-nulls --module {params.module} --tables {params.tables} --run {wildcards.run}"
+                "grokstudy analyze-nulls --module {params.module} --tables {params.tables} --run {wildcards.nulls:q}"
                 " --task {params.task} --data {params.data_dir} --model-params {params.model:q}"
                 " --settings {params.settings:q} --threads {threads} --device {params.device}"
                 " --out-dir {params.out_dir} > {log} 2>&1"

@@ -77,7 +77,11 @@ def probe_request(attempt=1):
 
 
 # The analyses of this preset: a registry row applies to the runs of its tasks.
-ANALYSES = [a for a in registry.ANALYSES if any(registry.applies(a, run_task(r)) for r in STUDY["probes"]["runs"])]
+def applies(analysis, run):
+    return registry.applies(analysis, run_task(run), STUDY["runs"][run].get("training_facts", "all"))
+
+
+ANALYSES = [a for a in registry.ANALYSES if any(applies(a, r) for r in STUDY["probes"]["runs"])]
 PROBE_RULES = [rule for a in ANALYSES for rule in (a.name, *([a.null_rule] if a.null_tables else []))]
 
 # Before any job runs: a gpu, mem_mb or runtime forced with --set-resources must fit every job of
@@ -142,20 +146,42 @@ PROBED_RUNS = STUDY["probes"]["runs"]
 
 
 def analysed_runs(analysis):
-    return [run for run in PROBED_RUNS if registry.applies(analysis, run_task(run))]
+    return [run for run in PROBED_RUNS if applies(analysis, run)]
+
+
+def null_set(run):
+    """The null networks a run is read against: those of its dataset and model (registry.null_set)."""
+    return registry.null_set(STUDY["runs"][run]["dataset"], STUDY["runs"][run]["model"])
+
+
+# Each null set by name: (dataset, model), so a null job knows what to build.
+NULL_SETS = {null_set(run): (STUDY["runs"][run]["dataset"], STUDY["runs"][run]["model"]) for run in PROBED_RUNS}
 
 
 def table_file(run, table):
     return f"{RESULTS}/probes/{run}/{table}.parquet"
 
 
+def null_file(nulls, table):
+    return f"{RESULTS}/probes/nulls/{nulls}/{table}.parquet"
+
+
 def tables_of(name, table):
-    """One table of an analysis (by its registry name) for every run it applies to."""
-    return [table_file(run, table) for run in analysed_runs(registry.BY_NAME[name])]
+    """One table of an analysis (by its registry name) for every run it applies to, or for every
+    null set of those runs when it is a null table."""
+    analysis = registry.BY_NAME[name]
+    if table in analysis.null_tables:
+        return sorted({null_file(null_set(run), table) for run in analysed_runs(analysis)})
+    return [table_file(run, table) for run in analysed_runs(analysis)]
 
 
 def analysis_tables(analysis, run):
-    return [table_file(run, t) for t in (*analysis.tables, *analysis.null_tables)]
+    """Every table of this analysis for a run: its own, and its null set's."""
+    return {t: table_file(run, t) for t in analysis.tables} | {t: null_file(null_set(run), t) for t in analysis.null_tables}
+
+
+def figure_inputs(analysis, run):
+    return {t: path for t, path in analysis_tables(analysis, run).items() if t in analysis.figure_tables}
 
 
 ANALYSIS_FIGURES = [a for a in ANALYSES if a.figure]
@@ -165,7 +191,7 @@ FIGURE_STEMS = [*CURVE_FIGURES, *(f"{a.name}_{run}" for a in ANALYSIS_FIGURES fo
 FIGURE_KINDS = [*CURVE_FIGURES, *(a.caption for a in ANALYSIS_FIGURES)]
 ALL_FIGURES = [f for stem in FIGURE_STEMS for f in figure_files(stem)]
 ALL_DATASETS = [f"{RESULTS}/data/{dataset}/manifest.json" for dataset in STUDY["datasets"]]
-ALL_PROBE_TABLES = [f for a in ANALYSES for run in analysed_runs(a) for f in analysis_tables(a, run)]
+ALL_PROBE_TABLES = sorted({f for a in ANALYSES for run in analysed_runs(a) for f in analysis_tables(a, run).values()})
 REPORT = f"{RESULTS}/report/index.html"
 CLAIMS = f"{RESULTS}/report/claims.csv"
 
@@ -174,3 +200,4 @@ CLAIMS = f"{RESULTS}/report/claims.csv"
 wildcard_constraints:
     run=NAME_REGEX,
     dataset=NAME_REGEX,
+    nulls=f"{NAME_REGEX}[+]{NAME_REGEX}",

@@ -38,7 +38,7 @@ for analysis in ANALYSIS_FIGURES:
         name:
             f"figure_{analysis.name}"
         input:
-            **{table: table_file("{run}", table) for table in (*analysis.tables, *analysis.null_tables)},
+            unpack(lambda w, analysis=analysis: figure_inputs(analysis, w.run)),
         output:
             figure_outputs(f"{analysis.name}_{{run}}", analysis.caption, subcategory="{run}"),
         params:

@@ -4,8 +4,10 @@
 rule claims:
     input:
         metrics=metrics_of(STUDY["runs"]),
+        predictions=[f"{RESULTS}/runs/{run}/predictions.parquet" for run in STUDY["runs"]],
         lens=tables_of("logit_lens", "logit_lens"),
         nulls=tables_of("logit_lens", "null_logit_lens"),
+        lens_queries=tables_of("logit_lens", "logit_lens_queries"),
         causal=tables_of("causal_tracing", "causal_tracing_queries"),
         baselines=baselines_of(STUDY["runs"]),
     output:
@@ -19,8 +21,9 @@ rule claims:
     conda:
         ENV
     shell:
-        "grokstudy claims --config {params.config:q} --metrics {input.metrics}"
-        " --lens {input.lens} {input.nulls} --causal {input.causal} --baselines {input.baselines} --out {output} > {log} 2>&1"
+        "grokstudy claims --config {params.config:q} --metrics {input.metrics} --predictions {input.predictions}"
+        " --lens {input.lens} {input.nulls} --lens-queries {input.lens_queries} --causal {input.causal}"
+        " --baselines {input.baselines} --out {output} > {log} 2>&1"
 
 
 rule report:

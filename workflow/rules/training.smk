@@ -8,6 +8,7 @@ rule train:
         train=lambda w: f"{dataset_dir(w.run)}/train.parquet",
     output:
         metrics=f"{RESULTS}/runs/{{run}}/metrics.parquet",
+        predictions=f"{RESULTS}/runs/{{run}}/predictions.parquet",
         summary=f"{RESULTS}/runs/{{run}}/run.json",
     params:
         code=TRAIN_CODE,

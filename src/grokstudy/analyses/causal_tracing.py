@@ -1,163 +1,190 @@
-"""Causal tracing for composition: how much each hidden state carries the answer.
+"""Causal tracing for composition, as the paper traces it: how strongly each hidden state decides
+the prediction.
 
-For a two-hop query (h, r1, r2) -> t, a corrupted query swaps the head entity for another one
-(h', r1, r2). Noising the state x_l(p) means running the clean query with that one state
-replaced by its value from the corrupted run. The state's causal effect is the drop in the
-probability of t it causes: P_clean(t) - P_noised(t). Noising x_L(r2) gives the whole effect of
-the corruption; a state the prediction does not read from gives zero.
+For a two-hop query (h, r1, r2) -> t and one position p, the corrupted query replaces the token at
+p by an alternative drawn from the training facts that exists there and changes the answer:
+h -> h' (h' has r1, its bridge has r2, and the new answer is not t), r1 -> r1' (h has r1', that
+bridge has r2, new answer not t), r2 -> r2' (the bridge has r2', new answer not t). Patching the
+state x_l(p) runs the clean query with that one state taken from the corrupted run. Its causal
+strength is the fraction of queries whose top-1 prediction changes; the drop of P(t) is kept too.
 
-States are read and replaced at the model interface's residual sites (grokstudy.models); the
-model runs in fp32 and eval mode.
+Patching x_0(p) replaces the token, so it gives the whole effect of the corruption. x_l(r2) sits at
+the last position, and every earlier state is the same in both runs, so patching it reproduces the
+corrupted run at every layer: its strength equals the total effect by construction. States are read
+and replaced at the model interface's residual sites; the model runs in fp32 and eval mode.
 """
 
 import numpy as np
 import pandas as pd
 import torch
 
-from grokstudy.analyses.queries import PROBE_SPLITS, candidate_tokens
+from grokstudy.analyses.queries import candidate_tokens
 from grokstudy.analyses.runner import null_models
 from grokstudy.data import store
+from grokstudy.data.specs import ATOMIC
 from grokstudy.models import patched_state, residual_states
 from grokstudy.stats import bootstrap_mean_ci
 
 POSITIONS = ("h", "r1", "r2")  # composition prompt positions 0, 1, 2
-# Queries per forward pass: at least every shipped preset's max_queries (paper: 1000).
+TRACE_SPLITS = ("train_inferred", "test_inferred_id")
+# Queries per forward pass: at least every shipped preset's max_queries (paper: 300 traced).
 TRACE_BATCH = 4096
 
 
-def corrupted_heads(heads: list[str], entities: list[str], seed: int) -> list[str]:
-    """Another entity for each query's head, uniform over the rest, deterministic in `seed`."""
-    entities = sorted(entities)  # a tokenizer's vocabulary comes in no fixed order
+def atomic_facts(train: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(head, relation) -> tail over the atomic training facts."""
+    atomic = train[train["kind"] == ATOMIC]
+    words = atomic["prompt"].str.split(" ")
+    return dict(zip(zip(words.str[0], words.str[1], strict=True), atomic["answer"], strict=True))
+
+
+def _answer(facts: dict, h: str, r1: str, r2: str) -> str | None:
+    bridge = facts.get((h, r1))
+    return None if bridge is None else facts.get((bridge, r2))
+
+
+def alternatives(prompt: str, answer: str, facts: dict, entities: list[str], relations: list[str]) -> dict:
+    """Per position, every token that makes a two-hop query the training facts answer, with another answer."""
+    h, r1, r2 = prompt.split(" ")
+
+    def changes(*query):
+        new = _answer(facts, *query)
+        return new is not None and new != answer
+
+    return {
+        "h": [e for e in entities if e != h and changes(e, r1, r2)],
+        "r1": [r for r in relations if r != r1 and changes(h, r, r2)],
+        "r2": [r for r in relations if r != r2 and changes(h, r1, r)],
+    }
+
+
+def tracing_queries(frame: pd.DataFrame, facts: dict, vocabulary: list[str], limit: int, seed: int) -> pd.DataFrame:
+    """At most `limit` queries that have an alternative at every position, taken in a random order
+    fixed by `seed`, each with one alternative per position drawn uniformly (alt_h, alt_r1, alt_r2)."""
+    entities = sorted(candidate_tokens(vocabulary, "entity"))  # a vocabulary comes in no fixed order
+    relations = sorted(candidate_tokens(vocabulary, "relation"))
     rng = np.random.default_rng(seed)
-    index = {e: i for i, e in enumerate(entities)}
-    picks = rng.integers(0, len(entities) - 1, size=len(heads))
-    # Skip over the head's own index so the draw is uniform over the other entities.
-    return [entities[p + (p >= index[h])] for h, p in zip(heads, picks, strict=True)]
+    rows = []
+    for i in rng.permutation(len(frame)):
+        if len(rows) == limit:
+            break
+        prompt, answer = frame["prompt"].iloc[i], frame["answer"].iloc[i]
+        options = alternatives(prompt, answer, facts, entities, relations)
+        if all(options.values()):
+            picks = {f"alt_{p}": options[p][rng.integers(len(options[p]))] for p in POSITIONS}
+            rows.append({"prompt": prompt, "answer": answer, **picks})
+    return pd.DataFrame(rows, columns=["prompt", "answer", *(f"alt_{p}" for p in POSITIONS)])
 
 
-@torch.no_grad()
-def _noised_logits(
-    model, input_ids: torch.Tensor, layer: int, position: int, replacement: torch.Tensor
-) -> torch.Tensor:
-    with patched_state(model, layer, position, replacement):
-        return model(input_ids=input_ids).logits[:, -1]
+def corrupted_prompts(queries: pd.DataFrame, position: str) -> list[str]:
+    index = POSITIONS.index(position)
+    return [
+        " ".join(alt if i == index else word for i, word in enumerate(prompt.split(" ")))
+        for prompt, alt in zip(queries["prompt"], queries[f"alt_{position}"], strict=True)
+    ]
 
 
-def answer_probability(logits: torch.Tensor, target_ids: torch.Tensor) -> np.ndarray:
+def _probabilities(logits: torch.Tensor, target_ids: torch.Tensor) -> np.ndarray:
     return logits.float().softmax(-1).gather(-1, target_ids.unsqueeze(-1)).squeeze(-1).cpu().numpy()
 
 
 @torch.no_grad()
-def trace(model, clean_ids: torch.Tensor, corrupt_ids: torch.Tensor, target_ids: torch.Tensor) -> dict:
-    """Per query: P(t) clean and corrupted, and P(t) with each state x_l(p) noised, shape (layers + 1, positions, n)."""
+def trace(model, clean_ids: torch.Tensor, corrupt_ids: dict[str, torch.Tensor], target_ids: torch.Tensor) -> dict:
+    """Per query: the clean top-1 and P(t), and for each position's corruption and each layer l the
+    patched run's top-1 change and drop of P(t), shape (layers + 1, positions, n)."""
     model.eval()
-    clean_states, clean_logits = residual_states(model, clean_ids)
-    corrupt_states, corrupt_logits = residual_states(model, corrupt_ids)
-    noised = np.stack(
-        [
-            np.stack(
-                [
-                    answer_probability(
-                        _noised_logits(model, clean_ids, layer, position, corrupt_states[layer][:, position]),
-                        target_ids,
-                    )
-                    for position in range(clean_ids.shape[1])
-                ]
-            )
-            for layer in range(len(clean_states))
-        ]
-    )
+    _, clean_logits = residual_states(model, clean_ids)
+    clean_top, p_clean = clean_logits.argmax(-1), _probabilities(clean_logits, target_ids)
+    changed, drop = [], []
+    for position in POSITIONS:
+        index = POSITIONS.index(position)
+        corrupt_states, _ = residual_states(model, corrupt_ids[position])
+        per_layer_changed, per_layer_drop = [], []
+        for layer, state in enumerate(corrupt_states):
+            with patched_state(model, layer, index, state[:, index]):
+                patched = model(input_ids=clean_ids).logits[:, -1]
+            per_layer_changed.append((patched.argmax(-1) != clean_top).cpu().numpy())
+            per_layer_drop.append(p_clean - _probabilities(patched, target_ids))
+        changed.append(np.stack(per_layer_changed))
+        drop.append(np.stack(per_layer_drop))
     return {
-        "clean": answer_probability(clean_logits, target_ids),
-        "corrupt": answer_probability(corrupt_logits, target_ids),
-        "noised": noised,
-        "correct": (clean_logits.argmax(-1) == target_ids).cpu().numpy(),
+        "correct": (clean_top == target_ids).cpu().numpy(),
+        "p_clean": p_clean,
+        "changed": np.stack(changed, axis=1),
+        "drop": np.stack(drop, axis=1),
     }
 
 
-def effect_rows(traced: dict, resamples: int, confidence: float, bootstrap_seed: int, **labels) -> list[dict]:
-    """Mean drop of P(t) per (layer, position) with a bootstrap CI, and its share of the total effect.
+def trace_in_batches(model, clean_ids, corrupt_ids: dict, target_ids, batch_size: int) -> dict:
+    """`trace` over at most `batch_size` queries at a time (it bounds the memory of full-vocabulary
+    logits), joined per query."""
+    parts = []
+    for start in range(0, len(target_ids), batch_size):
+        window = slice(start, start + batch_size)
+        corrupt = {p: ids[window] for p, ids in corrupt_ids.items()}
+        parts.append(trace(model, clean_ids[window], corrupt, target_ids[window]))
+    return {key: np.concatenate([p[key] for p in parts], axis=-1) for key in parts[0]}
 
-    The share is mean drop / mean total drop (a ratio of means: per-query ratios explode when a
-    query's total effect is near zero); it is NaN when the corruption moves P(t) by < 1e-3 on average.
-    """
-    clean, corrupt, noised = traced["clean"], traced["corrupt"], traced["noised"]
-    mean_total = float((clean - corrupt).mean())
+
+def strength_rows(traced: dict, resamples: int, confidence: float, **labels) -> list[dict]:
+    """Per (layer, position): causal strength (fraction of top-1 changed) and mean drop of P(t), each
+    with a bootstrap CI over queries."""
+    changed, drop = traced["changed"].astype(float), traced["drop"]
     rows = []
-    for layer in range(noised.shape[0]):
-        for position in range(noised.shape[1]):
-            drop = clean - noised[layer, position]
-            low, high = bootstrap_mean_ci(drop, resamples, confidence, seed=bootstrap_seed)
+    for layer in range(changed.shape[0]):
+        for index, position in enumerate(POSITIONS):
+            low, high = bootstrap_mean_ci(changed[layer, index], resamples, confidence, seed=layer)
+            effect_low, effect_high = bootstrap_mean_ci(drop[layer, index], resamples, confidence, seed=layer)
             rows.append(
                 {
                     **labels,
                     "layer": layer,
-                    "position": POSITIONS[position],
-                    "effect": float(drop.mean()),
+                    "position": position,
+                    "strength": float(changed[layer, index].mean()),
                     "ci_low": low,
                     "ci_high": high,
-                    "share_of_total": float(drop.mean() / mean_total) if abs(mean_total) >= 1e-3 else float("nan"),
-                    "total_effect": mean_total,
-                    "p_clean": float(clean.mean()),
-                    "n": len(clean),
+                    "total_strength": float(changed[0, index].mean()),
+                    "effect": float(drop[layer, index].mean()),
+                    "effect_ci_low": effect_low,
+                    "effect_ci_high": effect_high,
+                    "p_clean": float(traced["p_clean"].mean()),
+                    "n": changed.shape[-1],
                     "confidence": confidence,
                 }
             )
     return rows
 
 
-def query_rows(traced: dict, **labels) -> pd.DataFrame:
-    """Per query: answered correctly (clean), P(t), the corruption's total effect, and the drop of
-    P(t) from noising each state as a column drop_<layer>_<position>."""
-    clean, noised = traced["clean"], traced["noised"]
-    drops = {
-        f"drop_{layer}_{POSITIONS[position]}": clean - noised[layer, position]
-        for layer in range(noised.shape[0])
-        for position in range(noised.shape[1])
-    }
-    return pd.DataFrame(
-        {
-            **labels,
-            "query": np.arange(len(clean)),
-            "correct": traced["correct"],
-            "p_clean": clean,
-            "total_effect": clean - traced["corrupt"],
-            **drops,
-        }
-    )
-
-
-def tracing_queries(frame: pd.DataFrame, entities: list[str], limit: int, seed: int) -> pd.DataFrame:
-    """At most `limit` queries, deterministically sampled, each with a corrupted prompt."""
-    if len(frame) > limit:
-        frame = frame.sample(n=limit, random_state=seed)
-    tokens = frame["prompt"].str.split(" ")
-    corrupted = corrupted_heads(tokens.str[0].tolist(), entities, seed)
-    return pd.DataFrame(
-        {
-            "prompt": frame["prompt"].to_numpy(),
-            "corrupted": [" ".join([c, *t[1:]]) for c, t in zip(corrupted, tokens, strict=True)],
-            "answer": frame["answer"].to_numpy(),
-        }
-    )
-
-
-def trace_in_batches(
-    model, clean_ids: torch.Tensor, corrupt_ids: torch.Tensor, target_ids: torch.Tensor, batch_size: int
-) -> dict:
-    """`trace` over at most `batch_size` queries at a time, joined per query: it bounds the memory of the
-    full-vocabulary logits at every position, and leaves the per-query numbers as they are."""
-    parts = [
-        trace(model, *(t[start : start + batch_size] for t in (clean_ids, corrupt_ids, target_ids)))
-        for start in range(0, len(target_ids), batch_size)
-    ]
-    return {key: np.concatenate([p[key] for p in parts], axis=-1) for key in parts[0]}
+def query_rows(traced: dict, queries: pd.DataFrame, **labels) -> pd.DataFrame:
+    """Per query and corrupted position: the alternative token, and per layer whether the top-1
+    changed (changed_<l>) and the drop of P(t) (drop_<l>)."""
+    layers, _, n = traced["changed"].shape
+    frames = []
+    for index, position in enumerate(POSITIONS):
+        columns = {f"changed_{layer}": traced["changed"][layer, index] for layer in range(layers)}
+        columns |= {f"drop_{layer}": traced["drop"][layer, index] for layer in range(layers)}
+        frames.append(
+            pd.DataFrame(
+                {
+                    **labels,
+                    "query": np.arange(n),
+                    "prompt": queries["prompt"].to_numpy(),
+                    "answer": queries["answer"].to_numpy(),
+                    "position": position,
+                    "alternative": queries[f"alt_{position}"].to_numpy(),
+                    "correct": traced["correct"],
+                    "p_clean": traced["p_clean"],
+                    **columns,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
 
 
 def trace_model(
     model, tokenizer, queries: dict[str, pd.DataFrame], probes: dict, batch_size: int = TRACE_BATCH, **labels
-) -> tuple[list[dict], pd.DataFrame]:
-    """Effect rows per split, and the per-query table; the queries' tensors are made on the model's device."""
+):
+    """Strength rows per split, and the per-query table; tensors are made on the model's device."""
     vocab, device = tokenizer.get_vocab(), next(model.parameters()).device
 
     def ids(prompts):
@@ -168,19 +195,20 @@ def trace_model(
         if frame.empty:
             continue
         answers = torch.tensor([vocab[a] for a in frame["answer"]], device=device)
-        traced = trace_in_batches(model, ids(frame["prompt"]), ids(frame["corrupted"]), answers, batch_size)
-        rows += effect_rows(
-            traced, probes["bootstrap_resamples"], probes["confidence"], bootstrap_seed=0, split=split, **labels
-        )
-        per_query.append(query_rows(traced, split=split, **labels))
+        corrupt = {p: ids(corrupted_prompts(frame, p)) for p in POSITIONS}
+        traced = trace_in_batches(model, ids(frame["prompt"]), corrupt, answers, batch_size)
+        rows += strength_rows(traced, probes["bootstrap_resamples"], probes["confidence"], split=split, **labels)
+        per_query.append(query_rows(traced, frame, split=split, **labels))
     return rows, pd.concat(per_query, ignore_index=True) if per_query else pd.DataFrame()
 
 
 def prepare(job) -> dict:
-    """The traced queries of every split with their corrupted prompts, shared by every checkpoint."""
-    entities = candidate_tokens(list(job.tokenizer.get_vocab()), "composition")
+    """The traced queries of each split with their alternatives, shared by every checkpoint."""
+    facts = atomic_facts(store.read_train(job.data_dir))
+    vocabulary = list(job.tokenizer.get_vocab())
     frames = store.read_eval(job.data_dir)
-    return {s: tracing_queries(frames[s], entities, job.settings["max_queries"], seed=0) for s in PROBE_SPLITS}
+    limit = job.settings["max_queries"]
+    return {s: tracing_queries(frames[s], facts, vocabulary, limit, seed=0) for s in TRACE_SPLITS}
 
 
 def per_checkpoint(model, step: int, job, prepared) -> dict:
@@ -194,14 +222,13 @@ def per_checkpoint(model, step: int, job, prepared) -> dict:
 def nulls(job, prepared) -> dict:
     rows = []
     for seed, model in null_models(job.model_spec, job.tokenizer, job.settings["null_seeds"], job.device):
-        rows += trace_model(
-            model, job.tokenizer, prepared, job.settings, run=job.run, network="random_init", seed=seed, step=0
-        )[0]
+        labels = {"run": job.run, "network": "random_init", "seed": seed, "step": 0}
+        rows += trace_model(model, job.tokenizer, prepared, job.settings, **labels)[0]
     return {"null_causal_tracing": rows}
 
 
 def summary(tables: dict) -> str:
-    """The final checkpoint's effects on training queries, layer x position."""
+    """The final checkpoint's causal strength on training queries, layer x position."""
     table = tables["causal_tracing"]
     final = table[(table["step"] == table["step"].max()) & (table["split"] == "train_inferred")]
-    return final.pivot_table(index="layer", columns="position", values="effect").round(3).to_string()
+    return final.pivot_table(index="layer", columns="position", values="strength").round(3).to_string()

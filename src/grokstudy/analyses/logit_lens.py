@@ -1,7 +1,7 @@
 """Logit lens: decode each residual state through the final norm and the unembedding.
 
-Ranks are taken over the task's candidate tokens only (entities for composition, values
-for comparison). Probes run in fp32 and eval mode.
+Ranks are taken over the site's candidate tokens only (entities for the bridge and the answer,
+relations for the r2 token, values for comparison). Probes run in fp32 and eval mode.
 """
 
 from dataclasses import dataclass
@@ -23,15 +23,27 @@ from grokstudy.stats import bootstrap_mean_ci, chance_mrr
 class ProbeSite:
     position_name: str
     position: int  # index in the prompt
-    target_column: str  # column holding the token that should be decodable there
+    target: str  # what should be decodable there: a column of the split, or the prompt's token at `position`
     prefix_length: int  # the state at `position` depends only on this many leading tokens
+    candidates: str  # the kind of token it is ranked among (grokstudy.analyses.queries.TOKEN_KINDS)
+    per_query: bool = False  # also kept per query (train_inferred): the claims pair queries across checkpoints
+
+    @property
+    def name(self) -> str:
+        return f"{self.target} at {self.position_name}"
 
 
 SITES = {
-    # x_l(r1) depends only on (h, r1): probe unique prefixes, not queries.
-    "composition": (ProbeSite("r1", 1, "bridge", 2), ProbeSite("r2", 2, "answer", 3)),
-    "comparison": (ProbeSite("e1", 2, "value1", 3), ProbeSite("e2", 4, "value2", 5)),
+    # x_l(r1) depends only on (h, r1): probe unique prefixes, not queries. At r2 the lens reads the
+    # answer, and the r2 relation token itself, which the paper finds decodable at the bridge layer.
+    "composition": (
+        ProbeSite("r1", 1, "bridge", 2, "entity", per_query=True),
+        ProbeSite("r2", 2, "answer", 3, "entity"),
+        ProbeSite("r2", 2, "r2", 3, "relation", per_query=True),
+    ),
+    "comparison": (ProbeSite("e1", 2, "value1", 3, "value"), ProbeSite("e2", 4, "value2", 5, "value")),
 }
+PER_QUERY_SPLIT = "train_inferred"
 # Queries per forward pass: at least every shipped preset's max_queries (paper: 1000), so theirs go
 # through in one pass, and few enough that (layers + 1) x batch x vocab fp32 logits fit on a GPU.
 PROBE_BATCH = 4096
@@ -45,8 +57,10 @@ def halves(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def site_queries(frame: pd.DataFrame, site: ProbeSite, limit: int, seed: int) -> pd.DataFrame:
     """Unique prefixes for the site with their target token, at most `limit`, deterministically sampled."""
-    prefixes = frame["prompt"].str.split(" ").str[: site.prefix_length].str.join(" ")
-    unique = pd.DataFrame({"prompt": prefixes, "target": frame[site.target_column]}).drop_duplicates("prompt")
+    words = frame["prompt"].str.split(" ")
+    prefixes = words.str[: site.prefix_length].str.join(" ")
+    target = frame[site.target] if site.target in frame.columns else words.str[site.position]
+    unique = pd.DataFrame({"prompt": prefixes, "target": target}).drop_duplicates("prompt")
     if len(unique) > limit:
         unique = unique.sample(n=limit, random_state=seed)
     return unique.reset_index(drop=True)
@@ -123,7 +137,7 @@ def mrr_rows(ranks: dict, site, chance: float, probes: dict, **labels) -> list[d
                     **labels,
                     "split": split,
                     "position": site.position_name,
-                    "target": site.target_column,
+                    "target": site.target,
                     "layer": layer,
                     "mrr": float(values.mean()),
                     "ci_low": low,
@@ -149,8 +163,10 @@ def relation_prior_rows(data_dir: Path, queries: dict, layers: int, probes: dict
     per_relation = counts.groupby(level="relation").apply(lambda c: np.sort(c.to_numpy()))
     rows = []
     for site in SITES["composition"]:
+        if site.candidates != "entity":
+            continue
         ranks = {}
-        for split, frame in queries[site.position_name].items():
+        for split, frame in queries[site.name].items():
             if frame.empty:
                 continue
             relation = frame["prompt"].str.split(" ").str[site.position]
@@ -168,36 +184,61 @@ def relation_prior_rows(data_dir: Path, queries: dict, layers: int, probes: dict
 
 
 def prepare(job) -> dict:
-    """Unique query prefixes per site and split, and the candidate tokens, shared by every checkpoint."""
+    """Unique query prefixes per site and split, and each site's candidate tokens, shared by every checkpoint."""
     frames = store.read_eval(job.data_dir)
-    queries = {
-        site.position_name: {
-            s: site_queries(frames[s], site, job.settings["max_queries"], seed=0) for s in PROBE_SPLITS
-        }
-        for site in SITES[job.task]
+    vocabulary = list(job.tokenizer.get_vocab())
+    sites = SITES[job.task]
+    return {
+        "queries": {
+            site.name: {s: site_queries(frames[s], site, job.settings["max_queries"], seed=0) for s in PROBE_SPLITS}
+            for site in sites
+        },
+        "candidates": {site.name: candidate_tokens(vocabulary, site.candidates) for site in sites},
     }
-    return {"queries": queries, "candidates": candidate_tokens(list(job.tokenizer.get_vocab()), job.task)}
 
 
-def _lens_rows(model, job, prepared, **labels) -> list[dict]:
-    chance = chance_mrr(len(prepared["candidates"]))
-    rows = []
+def _per_query_rows(ranks: np.ndarray, site: ProbeSite, queries: pd.DataFrame, **labels) -> pd.DataFrame:
+    """Reciprocal rank of every query at every layer (queries in their sampled order: `query` is even
+    for the selection half)."""
+    layers, n = ranks.shape
+    return pd.DataFrame(
+        {
+            **labels,
+            "site": site.name,
+            "layer": np.repeat(np.arange(layers), n),
+            "query": np.tile(np.arange(n), layers),
+            "prompt": np.tile(queries["prompt"].to_numpy(), layers),
+            "rr": ranks.reshape(-1).astype(np.float32),
+        }
+    )
+
+
+def _lens(model, job, prepared, **labels) -> tuple[list[dict], list[pd.DataFrame]]:
+    rows, per_query = [], []
     for site in SITES[job.task]:
-        ranks = probe_model(model, job.tokenizer, prepared["queries"][site.position_name], site, prepared["candidates"])
-        rows += mrr_rows(ranks, site, chance, job.settings, run=job.run, task=job.task, **labels)
-    return rows
+        candidates = prepared["candidates"][site.name]
+        queries = prepared["queries"][site.name]
+        ranks = probe_model(model, job.tokenizer, queries, site, candidates)
+        rows += mrr_rows(ranks, site, chance_mrr(len(candidates)), job.settings, run=job.run, task=job.task, **labels)
+        if site.per_query and PER_QUERY_SPLIT in ranks:
+            per_query.append(_per_query_rows(ranks[PER_QUERY_SPLIT], site, queries[PER_QUERY_SPLIT], **labels))
+    return rows, per_query
 
 
 def per_checkpoint(model, step: int, job, prepared) -> dict:
     network = "step0" if step == 0 else "trained"
-    return {"logit_lens": _lens_rows(model, job, prepared, network=network, seed=-1, step=step)}
+    rows, per_query = _lens(model, job, prepared, network=network, seed=-1, step=step)
+    tables = {"logit_lens": rows}
+    if per_query:
+        tables["logit_lens_queries"] = pd.concat(per_query, ignore_index=True).assign(run=job.run)
+    return tables
 
 
 def nulls(job, prepared) -> dict:
     """The lens on random-init networks of the run's architecture, and (composition) the relation prior."""
     rows = []
     for seed, model in null_models(job.model_spec, job.tokenizer, job.settings["null_seeds"], job.device):
-        rows += _lens_rows(model, job, prepared, network="random_init", seed=seed, step=0)
+        rows += _lens(model, job, prepared, network="random_init", seed=seed, step=0)[0]
     if job.task == "composition":
         labels = {"run": job.run, "task": job.task, "network": "relation_prior", "seed": -1, "step": 0}
         rows += relation_prior_rows(job.data_dir, prepared["queries"], depth(job.model_spec), job.settings, **labels)

@@ -3,7 +3,8 @@ figures and the report's captions from these rows; `grokstudy analyze` runs a ro
 
 An analysis module defines `per_checkpoint(model, step, job, prepared)`, returning rows per
 table, and optionally `prepare(job)` (what every checkpoint reuses) and `nulls(job, prepared)`
-(rows of its null tables, from networks that never trained). Standard library only: the
+(rows of its null tables, from networks that never trained). Null tables depend on the dataset
+and the model only, so the runs that share both share them (`null_set`). Standard library only: the
 Snakefile imports it at every plan.
 """
 
@@ -24,8 +25,10 @@ class Analysis:
     null_tables: tuple[str, ...] = ()  # tables of the null job (`<name>_nulls`); empty: no null job
     null_settings: tuple[str, ...] = ()  # keys of `probes` the null job reads
     tasks: tuple[str, ...] = TASKS  # the tasks whose runs it applies to
+    trained_on: tuple[str, ...] = ("all", "atomic")  # ...and the training facts of those runs
     reads_logged_metrics: bool = False  # the checkpoint job also reads the run's metrics.parquet
-    figure: str | None = None  # "module:function" drawing one figure per run from its tables
+    figure: str | None = None  # "module:function" drawing one figure per run from the tables below
+    figure_tables: tuple[str, ...] = ()  # what the figure reads: some of `tables` and `null_tables`
     caption: str | None = None  # workflow/report/<caption>.rst, shared by both reports
 
     @property
@@ -41,11 +44,12 @@ ANALYSES = (
     Analysis(
         "logit_lens",
         "grokstudy.analyses.logit_lens",
-        tables=("logit_lens",),
+        tables=("logit_lens", "logit_lens_queries"),
         settings=QUERY_SETTINGS,
         null_tables=("null_logit_lens",),
         null_settings=NULL_SETTINGS,
         figure="grokstudy.figures.lens:logit_lens_figure",
+        figure_tables=("logit_lens", "null_logit_lens"),
         caption="logit_lens",
     ),
     Analysis(
@@ -62,7 +66,9 @@ ANALYSES = (
         null_tables=("null_causal_tracing",),
         null_settings=NULL_SETTINGS,
         tasks=("composition",),
+        trained_on=("all",),
         figure="grokstudy.figures.lens:causal_tracing_figure",
+        figure_tables=("causal_tracing", "null_causal_tracing"),
         caption="causal_tracing",
     ),
     Analysis(
@@ -71,15 +77,22 @@ ANALYSES = (
         tables=("weight_norms",),
         null_tables=("null_weight_norms",),
         null_settings=NULL_SETTINGS,
+        trained_on=("all",),
         figure="grokstudy.figures.norms:weight_norms_figure",
+        figure_tables=("weight_norms", "null_weight_norms"),
         caption="weight_norms",
     ),
 )
 BY_NAME = {analysis.name: analysis for analysis in ANALYSES}
 
 
-def applies(analysis: Analysis, task: str) -> bool:
-    return task in analysis.tasks
+def applies(analysis: Analysis, task: str, training_facts: str = "all") -> bool:
+    return task in analysis.tasks and training_facts in analysis.trained_on
+
+
+def null_set(dataset: str, model: str) -> str:
+    """The name of the null networks of one dataset and model: every run on them shares these nulls."""
+    return f"{dataset}+{model}"
 
 
 def settings_of(probes: dict, keys: tuple[str, ...]) -> dict:

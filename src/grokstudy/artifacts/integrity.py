@@ -19,6 +19,28 @@ def object_key(md5: str) -> str:
     return f"files/md5/{md5[:2]}/{md5[2:]}"
 
 
+def md5_of(path: Path) -> str:
+    return _md5(path)
+
+
+def sha256_of(path: Path) -> str:
+    return provenance.file_sha256(path)
+
+
+def pointer_md5(pointer: Path) -> str:
+    """The md5 a pointer records: of its file, or of its directory's listing (ending in .dir)."""
+    return _out(pointer)["md5"]
+
+
+def listed_md5s(cache: Path, md5: str) -> list[str]:
+    """The md5 of every file a directory listing in the cache names ([] for a file's own md5, or a
+    listing that is not in the cache or does not match its md5)."""
+    listing = _object(cache, md5)
+    if not md5.endswith(DIR_SUFFIX) or not listing.exists() or not _listing_intact(listing, md5):
+        return []
+    return [entry["md5"] for entry in json.loads(listing.read_text())]
+
+
 def _object(cache: Path, md5: str) -> Path:
     return cache / object_key(md5)
 

@@ -1,10 +1,14 @@
 """`grokstudy restore`: pull a preset's sealed artifacts and make Snakemake treat them as up to date."""
 
+import json
 from pathlib import Path
 
-from grokstudy.artifacts import classes, dvc_repo, git_tree, integrity, workflow_state
+from grokstudy.artifacts import classes, dvc_repo, git_tree, integrity, publish, sources, workflow_state
 from grokstudy.errors import ArtifactError
 from grokstudy.paths import inside
+
+# The sealed small classes of the shipped presets, as a published remote tree inside the repository.
+EVIDENCE_TREE = Path("evidence/remote")
 
 
 def _refuse_local_changes(root: Path) -> None:
@@ -129,10 +133,51 @@ def _chosen_classes(chosen, log) -> list[str]:
     return names
 
 
-def restore(root: Path, configfile: str, results: Path, chosen=None, log=print) -> dict[str, int]:
+def _evidence_holds(tree: Path, pointers, cache: Path) -> bool:
+    """Whether the repository's own published tree has every object the pointers need."""
+    for pointer in pointers:
+        listing = integrity.pointer_md5(pointer)
+        path = tree / integrity.object_key(listing)
+        if not path.exists() or integrity.md5_of(path) != listing.removesuffix(integrity.DIR_SUFFIX):
+            return False
+        entries = json.loads(path.read_text()) if listing.endswith(integrity.DIR_SUFFIX) else []
+        if not all((tree / integrity.object_key(e["md5"])).exists() for e in entries):
+            return False
+    return True
+
+
+def _published_source(root: Path, results: Path, pointers, cache: Path, origin: str | None, log):
+    """Where to fetch from: `--from` (a tree or a tarball, a URL or a path); else the repository's own
+    evidence tree when it holds everything asked for; else the default remote when it is an http(s)
+    URL (fetched and checked here). None: let DVC fetch from the default remote."""
+    if origin:
+        if not sources.is_tarball(origin):
+            return sources.TreeSource(origin if "://" in origin else str(Path(origin).resolve()))
+        tarball = sources.download(origin, root / ".dvc" / "tmp" / "grokstudy" / Path(origin).name, log)
+        expected = publish.sha256_for(results, origin) or _sibling_sha256(origin)
+        return sources.unpack_tarball(tarball, expected, root / ".dvc" / "tmp" / "grokstudy" / "unpacked")
+    evidence = root / EVIDENCE_TREE
+    if evidence.is_dir() and _evidence_holds(evidence, pointers, cache):
+        return sources.TreeSource(str(evidence))
+    _, url = dvc_repo.default_remote(root)
+    return sources.TreeSource(url) if url.startswith(("http://", "https://")) else None
+
+
+def _sibling_sha256(url: str) -> str | None:
+    """The sha256 published next to a tarball (`<tarball>.sha256`), if there is one."""
+    try:
+        text = sources.read_text(url + ".sha256")
+    except ArtifactError:
+        return None
+    return text.split()[0] if text.strip() else None
+
+
+def restore(root: Path, configfile: str, results: Path, chosen=None, log=print, origin: str | None = None) -> dict:
     """Pull the chosen classes (default: all) and what they need; returns the jobs still pending.
 
-    Safe to run again after an interruption: every step starts from what is on disk.
+    `origin` is a published tree or tarball (a URL or a path) to pull from instead of the
+    repository's evidence tree or its default remote. Safe to run again after an interruption:
+    every step starts from what is on disk.
     """
     git_tree.require_repo(root)
     dvc_repo.require_repo(root)
@@ -147,10 +192,16 @@ def restore(root: Path, configfile: str, results: Path, chosen=None, log=print) 
             f" `grokstudy seal --configfile {configfile}`, or compute them with Snakemake"
         )
 
-    remote, url = dvc_repo.default_remote(root)
-    log(f"restore: pulling {', '.join(names)} from remote '{remote}' ({url})")
     cache = dvc_repo.cache_dir(root)
-    _fetch_verified(root, configfile, pointers, cache, remote, url, log)
+    source = _published_source(root, results, pointers, cache, origin, log)
+    if source is not None:
+        _discard_corrupt_local_objects(root, pointers, cache, log)
+        log(f"restore: pulling {', '.join(names)} from {source.describe()}")
+        sources.fetch(source, pointers, cache, log)
+    else:
+        remote, url = dvc_repo.default_remote(root)
+        log(f"restore: pulling {', '.join(names)} from remote '{remote}' ({url})")
+        _fetch_verified(root, configfile, pointers, cache, remote, url, log)
     _check_out(root, pointers, cache)
 
     targets = classes.snakemake_targets(names)

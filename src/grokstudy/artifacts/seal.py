@@ -55,6 +55,12 @@ def seal(root: Path, configfile: str, results: Path, log=print) -> list[dict]:
     if missing:
         raise ArtifactError(f"artifact directories missing: {', '.join(missing)}; nothing was sealed")
     remote, url = dvc_repo.default_remote(root)
+    if url.startswith(("http://", "https://")):
+        raise ArtifactError(
+            f"remote '{remote}' is {url}, which readers pull from and nobody can push to. Authors set their"
+            f" writable remote under the same name, outside git: `dvc remote add -d --local {remote} PATH_OR_URL`"
+            " (docs/remotes.md). Nothing was sealed."
+        )
     log(f"seal: recording {len(directories)} directories of {results.relative_to(root)} in DVC")
     dvc_repo.run(root, "add", "--quiet", *[str(d.relative_to(root)) for d in directories])
     pointers = [classes.pointer(d) for d in directories]

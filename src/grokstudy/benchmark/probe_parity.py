@@ -9,18 +9,19 @@ import torch
 
 from grokstudy.data import store
 from grokstudy.models import build_model
-from grokstudy.analyses.causal_tracing import trace_model, tracing_queries
+from grokstudy.analyses.causal_tracing import TRACE_SPLITS, atomic_facts, trace_model, tracing_queries
 from grokstudy.analyses.logit_lens import SITES, probe_model, site_queries
 from grokstudy.analyses.queries import PROBE_SPLITS, candidate_tokens
 
 PARITY_PROBES = {"bootstrap_resamples": 50, "confidence": 0.95}
 
 
-def _readings(
-    model, tokenizer, lens_queries: dict, trace_queries: dict, candidates: list[str]
-) -> dict[str, np.ndarray]:
+def _readings(model, tokenizer, lens_queries: dict, trace_queries: dict) -> dict[str, np.ndarray]:
+    vocabulary = list(tokenizer.get_vocab())
     ranks = {
-        site.position_name: probe_model(model, tokenizer, lens_queries[site.position_name], site, candidates)
+        site.name: probe_model(
+            model, tokenizer, lens_queries[site.name], site, candidate_tokens(vocabulary, site.candidates)
+        )
         for site in SITES["composition"]
     }
     effects, _ = trace_model(model, tokenizer, trace_queries, PARITY_PROBES)
@@ -35,16 +36,17 @@ def probe_parity(data_dir: Path, model_params: dict, device: str, max_queries: i
     randomly initialized network of the given shape (a trained one would do the same)."""
     tokenizer = store.load_tokenizer(data_dir)
     frames = store.read_eval(data_dir)
-    entities = candidate_tokens(list(tokenizer.get_vocab()), "composition")
     lens_queries = {
-        site.position_name: {s: site_queries(frames[s], site, max_queries, seed=0) for s in PROBE_SPLITS}
+        site.name: {s: site_queries(frames[s], site, max_queries, seed=0) for s in PROBE_SPLITS}
         for site in SITES["composition"]
     }
-    trace_queries = {s: tracing_queries(frames[s], entities, max_queries, seed=0) for s in PROBE_SPLITS}
+    facts = atomic_facts(store.read_train(data_dir))
+    vocabulary = list(tokenizer.get_vocab())
+    trace_queries = {s: tracing_queries(frames[s], facts, vocabulary, max_queries, seed=0) for s in TRACE_SPLITS}
     cpu_model = build_model(model_params, tokenizer, seed=seed).float().eval()
     device_model = copy.deepcopy(cpu_model).to(torch.device(device)).eval()
-    on_cpu = _readings(cpu_model, tokenizer, lens_queries, trace_queries, entities)
-    on_device = _readings(device_model, tokenizer, lens_queries, trace_queries, entities)
+    on_cpu = _readings(cpu_model, tokenizer, lens_queries, trace_queries)
+    on_device = _readings(device_model, tokenizer, lens_queries, trace_queries)
     found = {"device": device, "queries_per_split": max_queries}
     for key in on_cpu:
         diff = np.abs(on_cpu[key] - on_device[key])

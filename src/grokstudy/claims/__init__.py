@@ -12,13 +12,35 @@ from collections.abc import Callable
 import pandas as pd
 
 from grokstudy.claims import criteria, mechanism
-from grokstudy.claims.criteria import FAIL, INCONCLUSIVE, MIXED, NOT_TESTED, PASS
+from grokstudy.claims.criteria import (
+    FAIL,
+    INCONCLUSIVE,
+    MIXED,
+    NOT_AS_STATED,
+    NOT_REPRODUCED,
+    NOT_TESTED,
+    PASS,
+    REPRODUCED,
+)
 from grokstudy.claims.evidence import Evidence, replicates
 from grokstudy.claims.summary import summarize
 from grokstudy.data.store import read_baselines
-from grokstudy.results import read_metrics, read_tables
+from grokstudy.results import read_metrics, read_predictions, read_tables
 
-__all__ = ["CLAIMS", "FAIL", "INCONCLUSIVE", "MIXED", "NOT_TESTED", "PASS", "evaluate", "evaluate_files"]
+__all__ = [
+    "CLAIMS",
+    "CRITERIA_VERSION",
+    "FAIL",
+    "INCONCLUSIVE",
+    "MIXED",
+    "NOT_AS_STATED",
+    "NOT_REPRODUCED",
+    "NOT_TESTED",
+    "PASS",
+    "REPRODUCED",
+    "evaluate",
+    "evaluate_files",
+]
 
 
 @dataclass(frozen=True)
@@ -39,10 +61,9 @@ CLAIMS = (
         "train >= 99% at ~14k steps while ID <= 9.2%; ID ~0.98 at 300k",
         lambda c: (
             f"at the first step train >= {c['fit_threshold']}, ID <= {c['id_at_fit_ceiling']}; "
-            f"later ID >= {c['generalize_threshold']}"
+            f"later ID >= {c['generalize_threshold']}; a run that ends before either is censored (inconclusive)"
         ),
-        "the paper's ID is near chance when training saturates; the ceiling leaves room for a small test split. "
-        "A model that never fits fails",
+        "the paper's ID is near chance when training saturates; the ceiling leaves room for a small test split",
         "ID accuracy at the fit step",
         criteria.fit_then_generalize,
     ),
@@ -64,9 +85,11 @@ CLAIMS = (
         "higher phi generalizes faster",
         "phi=18 reaches 96.7% ID as training saturates; lower phi strictly slower",
         lambda c: (
-            "ID increasing in phi at the last common step, 95% Wilson intervals disjoint, top phi above its baseline"
+            "at the last evaluation step all phi runs share, each higher phi gains on the shared ID items (paired "
+            "95% CI of the per-item gain above 0), and the top phi's lower bound is above its baseline"
         ),
-        "the paper's ordering is strict; noise must not make it, and the fastest run must have learned something",
+        "the paper's ordering is strict; the runs answer the same ID items, so a paired test reads the order, "
+        "and the fastest run must have learned something",
         "ID(highest phi) - ID(lowest phi)",
         criteria.phi_order,
     ),
@@ -76,7 +99,8 @@ CLAIMS = (
         "|E| sweep at phi=9: per-epoch curves nearly coincide",
         lambda c: (
             f"every |E| reaches ID {c['generalize_threshold']}, "
-            f"the epochs they need within a ratio of {c['epoch_ratio']}"
+            f"the epochs they need within a ratio of {c['epoch_ratio']}; undecided (inconclusive) while a size "
+            "has run fewer epochs than the ratio allows"
         ),
         "'nearly coincide' read as: generalization comes at about the same epoch",
         "epoch ratio (largest / smallest)",
@@ -87,8 +111,7 @@ CLAIMS = (
         "larger weight decay speeds grokking",
         "qualitative (App. E.1)",
         lambda c: (
-            "ID increasing in weight decay at the last common step, 95% Wilson intervals disjoint, "
-            "top value above its baseline"
+            "as C3 for weight decay: paired per-item gains on the shared ID items above 0, top value above its baseline"
         ),
         "as C3, for weight decay",
         "ID(largest wd) - ID(smallest wd)",
@@ -106,32 +129,49 @@ CLAIMS = (
         criteria.comparison_generalizes,
     ),
     Claim(
-        "C7a",
-        "bridge entity decodable at an intermediate layer at r1 (logit lens)",
+        "C7-bridge",
+        "the bridge entity is decodable at r1 at an intermediate layer (logit lens)",
         "layer 5 of 8",
         lambda c: (
-            "at the layer chosen on one half of the training queries, the other half's MRR CI lies above the "
-            "random-init, step-0, relation-frequency and atomic-only-control CIs"
+            f"at the earliest intermediate layer whose selection-half MRR reaches {c['bridge_mrr_level']} (else 5/8 of "
+            "the depth), the test half's MRR CI lies above every null's, and the per-query difference to an "
+            "atomic-only control trained on as many atomic facts has a paired 95% CI above 0"
         ),
-        "at r1 the state only sees (h, r1), exactly an atomic query; only a control trained on atomic facts alone "
-        "separates two-hop structure from atomic recall",
-        "MRR above the strongest null or control",
+        "at r1 the state has seen only (h, r1), an atomic query: only a control that recalls atomic facts as well, "
+        "and never saw a two-hop fact, separates two-hop structure from atomic recall; a layer rule that can sit "
+        "at the ceiling cannot separate anything",
+        "paired MRR difference to the matched control",
         mechanism.bridge_decodable,
     ),
     Claim(
-        "C7b",
-        "the r2 state at the bridge layer gains causal effect during grokking (causal tracing)",
+        "C7-r2",
+        "during grokking the r2 token becomes decodable at the bridge layer at r2 (logit lens, Fig. 4c)",
         "layer 5 of 8 (figures only)",
         lambda c: (
-            f"on ID test queries correct at both the first checkpoint with train >= {c['memorized_threshold']} "
-            "and the last, the (bridge layer, r2) share of the total effect rises (paired 95% CI above 0)"
+            f"at (bridge layer, r2) the MRR of the r2 relation token rises from the first checkpoint with train >= "
+            f"{c['memorized_threshold']} to the last (paired 95% CI above 0) and ends above every null"
         ),
-        "an absolute drop in P(answer) grows whenever accuracy grows; a share on queries answered at both "
-        "checkpoints does not",
-        "change of the share of the total effect",
-        mechanism.causal_effect_grows,
+        "the paper's second reading of the grokked circuit: the relation r2 surfaces where the bridge does",
+        "change of the r2 token's MRR",
+        mechanism.r2_becomes_decodable,
+    ),
+    Claim(
+        "C7-causal",
+        "during grokking the (bridge layer, r1) state gains causal strength on the prediction (Fig. 4b)",
+        "layer 5 of 8 (figures only)",
+        lambda c: (
+            f"own-position corruption r1 -> r1', fraction of top-1 predictions changed by patching (bridge layer, r1), "
+            f"on training two-hop queries: rises from the first checkpoint with train >= {c['memorized_threshold']} "
+            "to the last (paired 95% CI above 0)"
+        ),
+        "the paper's causal strength, at the state it reports strengthening; the r2 state cannot carry a test "
+        "(it equals the total effect at every layer by construction)",
+        "change of the causal strength",
+        mechanism.causal_strength_grows,
     ),
 )
+# Bumped with every change of a criterion; docs/claims.md's changelog says what changed and why.
+CRITERIA_VERSION = "3 (2026-12-03)"
 
 
 def evaluate(evidence: Evidence) -> pd.DataFrame:
@@ -148,13 +188,20 @@ def evaluate(evidence: Evidence) -> pd.DataFrame:
                 "criterion": claim.criterion(evidence.criteria),
                 "rationale": claim.rationale,
                 **summary,
+                "criteria_version": CRITERIA_VERSION,
             }
         )
     return pd.DataFrame(rows)
 
 
 def evaluate_files(
-    config: dict, metrics: list[Path], lens: list[Path], causal: list[Path], baselines: list[Path]
+    config: dict,
+    metrics: list[Path],
+    lens: list[Path],
+    causal: list[Path],
+    baselines: list[Path],
+    lens_queries: list[Path] = (),
+    predictions: list[Path] = (),
 ) -> pd.DataFrame:
     """`evaluate` on the workflow's tables, each verified as it is read. A baselines file is named by
     its dataset directory (DATA/<dataset>/baselines.json)."""
@@ -163,7 +210,9 @@ def evaluate_files(
             config=config,
             metrics=read_metrics(metrics),
             lens=read_tables(lens) if lens else pd.DataFrame(),
+            lens_queries=read_tables(lens_queries) if lens_queries else pd.DataFrame(),
             causal_queries=read_tables(causal) if causal else pd.DataFrame(),
+            predictions=read_predictions(predictions),
             baselines={Path(path).parent.name: read_baselines(path) for path in baselines},
         )
     )

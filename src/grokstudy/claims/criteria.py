@@ -8,12 +8,21 @@ each needs a learned model to pass: a network that learned nothing fails or is i
 import math
 from dataclasses import dataclass
 
-from grokstudy.claims.evidence import Evidence, Replicate, accuracy_text
-from grokstudy.stats import wilson_interval
 import itertools
 
-PASS, FAIL, INCONCLUSIVE, NOT_TESTED, MIXED = "pass", "fail", "inconclusive", "not tested", "mixed"
+import numpy as np
+
+from grokstudy.claims.evidence import Evidence, Replicate, accuracy_text
+from grokstudy.stats import paired_difference_ci, wilson_interval
+
+# One replicate's outcome.
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+# A claim's status over its replicates (claims.summary.overall_status).
+REPRODUCED, NOT_REPRODUCED, NOT_AS_STATED = "reproduced", "not reproduced", "not tested as stated"
+NOT_TESTED, MIXED = "not tested", "mixed"
 TRAIN, ID, OOD = "train_inferred", "test_inferred_id", "test_inferred_ood"
+# Paired tests: the fewest shared items a difference is read from.
+MIN_PAIRED_ITEMS = 20
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,9 @@ class Outcome:
     status: str
     value: float
     measured: str
+    # False when the measurement could not follow the paper's (e.g. an unmatched control): a fail
+    # then says "not tested as stated", never "not reproduced".
+    as_stated: bool = True
 
 
 def _composition_runs(ev: Evidence, rep: Replicate) -> list[str]:
@@ -36,22 +48,29 @@ def fit_then_generalize(ev: Evidence, rep: Replicate) -> Outcome | None:
     if run is None:
         return None
     fit = ev.first_step(run, TRAIN, c["fit_threshold"])
+    last = ev.last_step(run)
     if fit is None:
         best = ev.rows(run, TRAIN)["accuracy"].max()
-        return Outcome(FAIL, math.nan, f"train never reached {c['fit_threshold']} (best {best:.3f})")
+        return Outcome(
+            INCONCLUSIVE,
+            math.nan,
+            f"censored: train never reached {c['fit_threshold']} in {last} steps (best {best:.3f}); "
+            "a longer run is needed before the gap can be read",
+        )
     correct, n = ev.count(run, ID, fit)
     generalized = ev.first_step(run, ID, c["generalize_threshold"])
-    later = (
-        f"ID >= {c['generalize_threshold']} at step {generalized}"
-        if generalized is not None
-        else f"ID never reached {c['generalize_threshold']} (final {ev.at(run, ID)['accuracy']:.3f})"
-    )
-    ok = correct / n <= c["id_at_fit_ceiling"] and generalized is not None and generalized > fit
-    return Outcome(
-        PASS if ok else FAIL,
-        correct / n,
-        f"train >= {c['fit_threshold']} at step {fit}, ID then {accuracy_text(correct, n)}; {later}",
-    )
+    measured = f"train >= {c['fit_threshold']} at step {fit}, ID then {accuracy_text(correct, n)}; "
+    if correct / n > c["id_at_fit_ceiling"]:
+        return Outcome(FAIL, correct / n, measured + f"ID was above the ceiling {c['id_at_fit_ceiling']} already")
+    if generalized is None:
+        final = ev.at(run, ID)["accuracy"]
+        return Outcome(
+            INCONCLUSIVE,
+            correct / n,
+            measured + f"censored: ID never reached {c['generalize_threshold']} in {last} steps (final {final:.3f}); "
+            f"the run must go on past step {last}",
+        )
+    return Outcome(PASS, correct / n, measured + f"ID >= {c['generalize_threshold']} at step {generalized}")
 
 
 def no_ood_generalization(ev: Evidence, rep: Replicate) -> Outcome | None:
@@ -80,20 +99,37 @@ def no_ood_generalization(ev: Evidence, rep: Replicate) -> Outcome | None:
     return Outcome(PASS if ok else FAIL, peak_of_all, "; ".join(parts))
 
 
+def _paired_gain(ev: Evidence, lower: str, higher: str, step: int) -> tuple[float, float, float, int]:
+    """Mean per-item gain of `higher` over `lower` on the ID test items both runs were evaluated on at
+    `step` (1 right, 0 wrong), with its paired bootstrap 95 % CI, and the number of shared items."""
+    a, b = ev.correct_items(lower, ID, step), ev.correct_items(higher, ID, step)
+    shared = a.index.intersection(b.index)
+    if len(shared) < MIN_PAIRED_ITEMS:
+        return math.nan, math.nan, math.nan, len(shared)
+    differences = b.loc[shared].to_numpy(int) - a.loc[shared].to_numpy(int)
+    mean, low, high = paired_difference_ci(differences)
+    return mean, low, high, len(shared)
+
+
 def _ordered_contrast(ev: Evidence, runs: list[str], key, label: str) -> Outcome:
-    """ID accuracy at the last step all runs share increases with key(run), each 95 % Wilson interval
-    wholly above the previous one, and the top run's lower bound is above its relation-frequency baseline."""
+    """At the last evaluation step all runs share (fixed in advance), ID accuracy rises with key(run):
+    every consecutive pair's paired per-item gain on the shared ID items has a 95 % CI above 0, and the
+    top run's Wilson lower bound is above its relation-frequency baseline's upper bound."""
     runs = sorted(runs, key=key)
     common = min(ev.last_step(r) for r in runs)
     counts = [ev.count(r, ID, common) for r in runs]
-    intervals = [wilson_interval(k, n) for k, n in counts]
-    increasing = all(prev[1] < nxt[0] for prev, nxt in itertools.pairwise(intervals))
+    gains = [_paired_gain(ev, lower, higher, common) for lower, higher in itertools.pairwise(runs)]
     base = ev.baseline(runs[-1], ID)
-    learned = intervals[-1][0] > base["interval"][1]
+    learned = wilson_interval(*counts[-1])[0] > base["interval"][1]
     measured = "; ".join(f"{label}={key(r)}: ID {accuracy_text(k, n)}" for r, (k, n) in zip(runs, counts, strict=True))
-    measured += f" (step {common}; relation-frequency baseline {base['accuracy']:.3f})"
+    measured += f" (step {common}; relation-frequency baseline {base['accuracy']:.3f}); paired gains " + ", ".join(
+        f"{key(lo)}->{key(hi)} {g:+.3f} [{gl:+.3f}, {gh:+.3f}] on {n} items"
+        for (lo, hi), (g, gl, gh, n) in zip(itertools.pairwise(runs), gains, strict=True)
+    )
+    if any(np.isnan(g) for g, *_ in gains):
+        return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} shared ID items")
     value = counts[-1][0] / counts[-1][1] - counts[0][0] / counts[0][1]
-    return Outcome(PASS if increasing and learned else FAIL, value, measured)
+    return Outcome(PASS if all(gl > 0 for _, gl, _, _ in gains) and learned else FAIL, value, measured)
 
 
 def _largest_group(runs: list[str], world, varied) -> list[str] | None:
@@ -136,7 +172,7 @@ def epochs_across_sizes(ev: Evidence, rep: Replicate) -> Outcome | None:
     if group is None:
         return None
     c = ev.criteria
-    epochs, parts = [], []
+    epochs, parts, reached_runs = [], [], set()
     for run in sorted(group, key=lambda r: ev.dataset(r)["entities"]):
         rows = ev.rows(run, ID)
         reached = rows[rows["accuracy"] >= c["generalize_threshold"]]
@@ -148,9 +184,19 @@ def epochs_across_sizes(ev: Evidence, rep: Replicate) -> Outcome | None:
             )
             continue
         epochs.append(float(reached["epoch"].iloc[0]))
+        reached_runs.add(run)
         parts.append(f"|E|={entities}: ID >= {c['generalize_threshold']} at epoch {epochs[-1]:.0f}")
+    if not epochs:
+        return Outcome(INCONCLUSIVE, math.nan, "; ".join(parts) + "; censored: no world size generalized yet")
     if len(epochs) < len(group):
-        return Outcome(FAIL, math.nan, "; ".join(parts))
+        # A size still short of the threshold: decided only once it has run epoch_ratio x the fastest's epochs.
+        needed = c["epoch_ratio"] * min(epochs)
+        shortest = min(ev.epoch_at(r) for r in group if r not in reached_runs)
+        text = "; ".join(parts) + f"; the ratio is decided after {needed:.0f} epochs"
+        if shortest >= needed:
+            bound = shortest / min(epochs)  # the ratio is at least this
+            return Outcome(FAIL, bound, text + f": past it, so the ratio is above {bound:.2f}")
+        return Outcome(INCONCLUSIVE, math.nan, text + f", and a run ended at {shortest:.0f} (censored)")
     ratio = max(epochs) / min(epochs)
     return Outcome(PASS if ratio <= c["epoch_ratio"] else FAIL, ratio, "; ".join(parts) + f"; ratio {ratio:.2f}")
 

@@ -34,8 +34,10 @@ def replicates(config: dict) -> list[Replicate]:
 class Evidence:
     config: dict
     metrics: pd.DataFrame
-    lens: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lens: pd.DataFrame = field(default_factory=pd.DataFrame)  # the runs' lens and their null sets'
+    lens_queries: pd.DataFrame = field(default_factory=pd.DataFrame)  # per-query reciprocal ranks
     causal_queries: pd.DataFrame = field(default_factory=pd.DataFrame)
+    predictions: pd.DataFrame = field(default_factory=pd.DataFrame)  # per test item at every evaluation
     baselines: dict = field(default_factory=dict)  # dataset name -> its baselines.json
 
     @property
@@ -68,6 +70,18 @@ class Evidence:
     def count(self, run: str, split: str, step: float = float("inf")) -> tuple[int, int]:
         row = self.at(run, split, step)
         return round(row["accuracy"] * row["n"]), int(row["n"])
+
+    def correct_items(self, run: str, split: str, step: int) -> pd.Series:
+        """Each item of a test split at one evaluation step, answered right (True) or not, by prompt."""
+        p = self.predictions
+        rows = p[(p["run"] == run) & (p["split"] == split) & (p["step"] == step)]
+        return rows.set_index("prompt")["correct"].astype(bool)
+
+    def epoch_at(self, run: str, step: float = float("inf")) -> float:
+        """Epochs of the run's training facts seen by `step` (its last evaluation at or before it)."""
+        m = self.metrics
+        rows = m[(m["run"] == run) & (m["step"] <= step)]
+        return float(rows.sort_values("step")["epoch"].iloc[-1])
 
     def last_step(self, run: str) -> int:
         return int(self.metrics.loc[self.metrics["run"] == run, "step"].max())

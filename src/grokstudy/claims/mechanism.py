@@ -1,145 +1,219 @@
-"""C7, the mechanism of composition, read off the probes of the grokking run (docs/study.md §6).
+"""C7, the mechanism of composition, read off the analyses of the grokking run (docs/claims.md).
 
-The bridge layer is fixed by a rule stated before any test: the intermediate layer where the
-bridge decodes best at r1 on the selection half of the training queries. C7a tests it on the
-other half; C7b reads the causal effect of the r2 state at that layer on ID test queries.
+Three tests, each following the paper's measurement:
+- C7-bridge: the bridge decodes at r1 at the bridge layer, above every null and above an atomic-only
+  control trained on as many atomic facts, compared query by query;
+- C7-r2: the r2 relation token becomes decodable at (bridge layer, r2) during grokking;
+- C7-causal: the (bridge layer, r1) state's causal strength on the prediction grows during grokking.
+The bridge layer is fixed by a rule stated in advance: the earliest intermediate layer whose
+selection-half MRR reaches `bridge_mrr_level`, else the paper's relative depth (5 of 8).
 """
 
 import math
 
-import numpy as np
 import pandas as pd
 
-from grokstudy.claims.criteria import FAIL, ID, INCONCLUSIVE, PASS, TRAIN, Outcome
+from grokstudy.analyses.registry import null_set
+from grokstudy.claims.criteria import FAIL, INCONCLUSIVE, MIN_PAIRED_ITEMS, PASS, TRAIN, Outcome
 from grokstudy.claims.evidence import Evidence, Replicate
+from grokstudy.stats import paired_difference_ci
 
+BRIDGE, R2_TOKEN = "bridge at r1", "r2 at r2"
 NULL_NETWORKS = ("random_init", "step0", "relation_prior")
-# C7b: the fewest queries correct at both checkpoints a share is read from, and its paired bootstrap.
-MIN_TRACED_QUERIES = 10
-SHARE_RESAMPLES, SHARE_CONFIDENCE = 2000, 0.95
+PAPER_DEPTH = 5 / 8  # the paper's bridge layer: 5 of 8
+# A control is matched when its atomic-fact epochs are within this fraction of the grokking run's.
+MATCH_TOLERANCE = 0.05
 
 
-def _bridge_site(ev: Evidence, run: str) -> pd.DataFrame:
-    """The run's logit-lens rows for the bridge: position r1, training two-hop queries."""
+def _site_rows(ev: Evidence, owner: str, site: str) -> pd.DataFrame:
+    """Logit-lens rows of one site on training two-hop queries, for a run or a null set."""
     lens = ev.lens
-    return lens[(lens["run"] == run) & (lens["position"] == "r1") & (lens["split"] == TRAIN)]
+    return lens[
+        (lens["run"] == owner) & (lens["target"] + " at " + lens["position"] == site) & (lens["split"] == TRAIN)
+    ]
 
 
-def _final_lens(ev: Evidence, run: str) -> pd.DataFrame:
-    trained = _bridge_site(ev, run)
+def _final(ev: Evidence, run: str, site: str = BRIDGE) -> pd.DataFrame:
+    trained = _site_rows(ev, run, site)
     trained = trained[trained["network"] == "trained"]
     return trained[trained["step"] == trained["step"].max()].set_index("layer")
 
 
-def _best_middle_layer(final: pd.DataFrame) -> int | None:
-    middle = final.loc[(final.index > 0) & (final.index < final.index.max())]
-    return None if middle.empty else int(middle["mrr_select"].idxmax())
+def layer_by_rule(final: pd.DataFrame, level: float) -> int | None:
+    """The earliest intermediate layer whose selection-half bridge MRR reaches `level`, else the paper's
+    relative depth; None without an intermediate layer."""
+    depth = int(final.index.max())
+    if depth < 2:
+        return None
+    for layer in range(1, depth):
+        if final.loc[layer, "mrr_select"] >= level:
+            return layer
+    return min(max(math.floor(depth * PAPER_DEPTH), 1), depth - 1)
 
 
 def bridge_layer(ev: Evidence, run: str) -> int | None:
-    """The intermediate layer where the bridge decodes best at r1, chosen on the selection half of the queries."""
-    final = _final_lens(ev, run)
-    return None if final.empty else _best_middle_layer(final)
+    final = _final(ev, run)
+    return None if final.empty else layer_by_rule(final, ev.criteria["bridge_mrr_level"])
+
+
+def _nulls_at(ev: Evidence, run: str, site: str, layer: int) -> pd.DataFrame:
+    """The run's step-0 checkpoint and its null set's networks, at one layer of one site."""
+    spec = ev.run(run)
+    rows = pd.concat([_site_rows(ev, run, site), _site_rows(ev, null_set(spec["dataset"], spec["model"]), site)])
+    return rows[rows["network"].isin(NULL_NETWORKS) & (rows["layer"] == layer)]
+
+
+def _per_query(ev: Evidence, run: str, site: str, layer: int, step: int) -> pd.Series:
+    q = ev.lens_queries
+    rows = q[(q["run"] == run) & (q["site"] == site) & (q["layer"] == layer) & (q["step"] == step)]
+    return rows.set_index("prompt")["rr"]
+
+
+def _paired(a: pd.Series, b: pd.Series) -> tuple[float, float, float, int]:
+    """Mean of b - a over the items both hold, its paired bootstrap 95 % CI, and the item count."""
+    shared = a.index.intersection(b.index)
+    if len(shared) < MIN_PAIRED_ITEMS:
+        return math.nan, math.nan, math.nan, len(shared)
+    return (*paired_difference_ci(b.loc[shared].to_numpy(float) - a.loc[shared].to_numpy(float)), len(shared))
+
+
+def _control_contrast(ev: Evidence, run: str, control: str, layer: int) -> tuple[float, float, float, int, float]:
+    """The grokking run minus a control on the test half of the bridge queries at their final
+    checkpoints (paired by query), and the control's atomic-fact epochs."""
+    q = ev.lens_queries
+    test_half = set(q.loc[(q["run"] == run) & (q["query"] % 2 == 1), "prompt"])
+    mine = _per_query(ev, run, BRIDGE, layer, ev.last_step(run))
+    theirs = _per_query(ev, control, BRIDGE, layer, ev.last_step(control))
+    mine = mine[mine.index.isin(test_half)]
+    return (*_paired(theirs, mine), ev.epoch_at(control))
 
 
 def bridge_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
-    """C7a: at the chosen layer the bridge decodes better than every null that knows the relation
-    (relation-frequency prior), the untrained networks, and the atomic-only control (test half, 95 % CIs)."""
+    """C7-bridge: at the layer the rule picks, the bridge's test-half MRR CI lies above every null's,
+    and above the matched atomic-only control's by a paired per-query difference (95 % CI above 0)."""
     c = ev.criteria
     run = rep.runs.get(c.get("grokking_run"))
-    final = _final_lens(ev, run) if run is not None and not ev.lens.empty else pd.DataFrame()
+    final = _final(ev, run) if run is not None and not ev.lens.empty else pd.DataFrame()
     if final.empty:
         return None
-    layer = _best_middle_layer(final)
+    layer = layer_by_rule(final, c["bridge_mrr_level"])
     if layer is None:
         return Outcome(FAIL, math.nan, "the model has no intermediate layer")
     trained = final.loc[layer]
-    site = _bridge_site(ev, run)
-    nulls = site[site["network"].isin(NULL_NETWORKS) & (site["layer"] == layer)]
+    nulls = _nulls_at(ev, run, BRIDGE, layer)
     strongest = nulls.loc[nulls["ci_high_test"].idxmax()]
+    how = (
+        f"the earliest with selection-half MRR >= {c['bridge_mrr_level']}"
+        if final.loc[layer, "mrr_select"] >= c["bridge_mrr_level"]
+        else f"no layer reached {c['bridge_mrr_level']}: 5/8 of the depth"
+    )
     measured = (
-        f"layer {layer} (chosen on the selection half): bridge MRR {trained['mrr_test']:.3f} "
-        f"[{trained['ci_low_test']:.3f}, {trained['ci_high_test']:.3f}] on the test half; strongest null "
+        f"layer {layer} ({how}): test-half MRR "
+        f"{trained['mrr_test']:.3f} [{trained['ci_low_test']:.3f}, {trained['ci_high_test']:.3f}]; strongest null "
         f"{strongest['network']} {strongest['mrr_test']:.3f} (CI high {strongest['ci_high_test']:.3f})"
     )
-    control_run = rep.runs.get(c.get("control_run"))
-    control = None if control_run is None else _final_lens(ev, control_run).loc[layer]
-    if control is not None:
-        measured += (
-            f"; atomic-only control {control['mrr_test']:.3f} "
-            f"[{control['ci_low_test']:.3f}, {control['ci_high_test']:.3f}]"
-        )
     if trained["ci_low_test"] <= strongest["ci_high_test"]:
-        return Outcome(FAIL, trained["mrr_test"] - strongest["mrr_test"], measured)
+        return Outcome(FAIL, math.nan, measured + ": not above the nulls")
+    control = rep.runs.get(c.get("control_run"))
     if control is None:
-        return Outcome(
-            INCONCLUSIVE,
-            trained["mrr_test"] - strongest["mrr_test"],
-            measured + "; no atomic-only control was run, so atomic recall is not ruled out",
-        )
-    if trained["ci_low_test"] <= control["ci_high_test"]:
-        return Outcome(
-            FAIL,
-            trained["mrr_test"] - control["mrr_test"],
-            measured
-            + (
-                ": a model that never saw a two-hop fact decodes the bridge there as well, so this reading is atomic "
-                "recall of (h, r1), not evidence of two-hop reasoning"
-            ),
-        )
-    return Outcome(PASS, trained["mrr_test"] - control["mrr_test"], measured)
+        return Outcome(INCONCLUSIVE, math.nan, measured + "; no atomic-only control, so atomic recall is not ruled out")
+    target_epochs = ev.epoch_at(run)
+    contrasts = {}
+    for base in [c["control_run"], *c.get("control_sensitivity_runs", [])]:
+        other = rep.runs.get(base)
+        if other is not None:
+            contrasts[base] = _control_contrast(ev, run, other, layer)
+    measured += f"; grokking run at {target_epochs:.0f} atomic epochs minus atomic-only control, paired: " + ", ".join(
+        f"{base} ({epochs:.0f} epochs) {d:+.3f} [{lo:+.3f}, {hi:+.3f}] on {n}"
+        for base, (d, lo, hi, n, epochs) in contrasts.items()
+    )
+    difference, low, _, _, epochs = contrasts[c["control_run"]]
+    if abs(epochs / target_epochs - 1) > MATCH_TOLERANCE:
+        return Outcome(FAIL, difference, measured + "; the control is not matched in atomic epochs", as_stated=False)
+    if math.isnan(difference):
+        return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} shared queries")
+    if low <= 0:
+        return Outcome(FAIL, difference, measured + ": a control that never saw a two-hop fact decodes it as well")
+    return Outcome(PASS, difference, measured)
 
 
-def _share(drop: np.ndarray, total: np.ndarray) -> float:
-    return float(drop.sum() / total.sum()) if abs(total.sum()) > 1e-9 else math.nan
+def _grokking_window(ev: Evidence, run: str, steps: list[int]) -> tuple[int | None, str]:
+    """The first analysed checkpoint at or after the end of memorization (train >= memorized_threshold),
+    or None with the reason."""
+    threshold = ev.criteria["memorized_threshold"]
+    memorized = ev.first_step(run, TRAIN, threshold)
+    start = next((s for s in steps if memorized is not None and s >= memorized), None)
+    if start is None or start == steps[-1]:
+        return None, f"censored: no checkpoint after training reached {threshold} and before the last"
+    return start, ""
 
 
-def _paired_share_change(start: pd.DataFrame, final: pd.DataFrame, column: str) -> tuple[float, float, float]:
-    """Change of the share of the total effect from start to final over the same queries, with a paired
-    percentile bootstrap CI (queries resampled together at both checkpoints)."""
-    arrays = [frame[name].to_numpy() for frame in (start, final) for name in (column, "total_effect")]
-    rng = np.random.default_rng(0)
-    picks = rng.integers(0, len(start), size=(SHARE_RESAMPLES, len(start)))
-    changes = np.array([_share(arrays[2][p], arrays[3][p]) - _share(arrays[0][p], arrays[1][p]) for p in picks])
-    tail = (1 - SHARE_CONFIDENCE) / 2
-    low, high = np.nanquantile(changes, [tail, 1 - tail])
-    return _share(arrays[2], arrays[3]) - _share(arrays[0], arrays[1]), float(low), float(high)
-
-
-def causal_effect_grows(ev: Evidence, rep: Replicate) -> Outcome | None:
-    """C7b: on ID test queries answered correctly at both the end of memorization and the final
-    checkpoint, the (bridge layer, r2) state's share of the corruption's total effect rises."""
-    c = ev.criteria
-    run = rep.runs.get(c.get("grokking_run"))
-    queries = ev.causal_queries
-    if run is None or queries.empty or ev.lens.empty:
+def r2_becomes_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
+    """C7-r2: at (bridge layer, r2) the lens's MRR of the r2 relation token rises from the end of
+    memorization to the last checkpoint (paired per query, 95 % CI above 0) and ends above every null."""
+    run = rep.runs.get(ev.criteria.get("grokking_run"))
+    if run is None or ev.lens_queries.empty:
         return None
     layer = bridge_layer(ev, run)
-    memorized = ev.first_step(run, TRAIN, c["memorized_threshold"])
-    traced = queries[(queries["run"] == run) & (queries["split"] == ID)]
-    if traced.empty:
+    rows = _site_rows(ev, run, R2_TOKEN)
+    steps = sorted(rows.loc[rows["network"] != "random_init", "step"].unique())
+    if layer is None or not steps:
         return None
-    steps = sorted(traced["step"].unique())
-    start = next((s for s in steps if memorized is not None and s >= memorized), None)
-    if layer is None or start is None or start == steps[-1]:
-        return Outcome(FAIL, math.nan, f"training never reached {c['memorized_threshold']} before the last checkpoint")
-    first = traced[traced["step"] == start].set_index("query").sort_index()
-    last = traced[traced["step"] == steps[-1]].set_index("query").sort_index()
-    both = first["correct"].astype(bool) & last["correct"].astype(bool)
-    if both.sum() < MIN_TRACED_QUERIES:
-        return Outcome(
-            INCONCLUSIVE, math.nan, f"only {int(both.sum())} ID queries are correct at steps {start} and {steps[-1]}"
-        )
-    column = f"drop_{layer}_r2"
-    first, last = first[both], last[both]
-    change, low, high = _paired_share_change(first, last, column)
-    measured = (
-        f"layer {layer}, r2, {int(both.sum())} ID queries correct at steps {start} and {steps[-1]}: share of the "
-        f"total effect {_share(first[column].to_numpy(), first['total_effect'].to_numpy()):.3f} -> "
-        f"{_share(last[column].to_numpy(), last['total_effect'].to_numpy()):.3f} "
-        f"(change {change:+.3f} [{low:+.3f}, {high:+.3f}]); "
-        f"mean drop in P(answer) {first[column].mean():.3f} -> {last[column].mean():.3f}"
+    start, reason = _grokking_window(ev, run, steps)
+    if start is None:
+        return Outcome(INCONCLUSIVE, math.nan, reason)
+    change, low, high, n = _paired(
+        _per_query(ev, run, R2_TOKEN, layer, start), _per_query(ev, run, R2_TOKEN, layer, steps[-1])
     )
-    if low <= 0:
-        measured += "; this 4-layer model does not show the growing effect" if high <= 0 or change <= 0 else ""
+    end = _final(ev, run, R2_TOKEN).loc[layer]
+    nulls = _nulls_at(ev, run, R2_TOKEN, layer)
+    strongest = nulls.loc[nulls["ci_high"].idxmax()]
+    measured = (
+        f"layer {layer}, r2 token at r2, {n} training queries: MRR step {start} -> {steps[-1]} change {change:+.3f} "
+        f"[{low:+.3f}, {high:+.3f}]; final {end['mrr']:.3f} [{end['ci_low']:.3f}, {end['ci_high']:.3f}], strongest "
+        f"null {strongest['network']} {strongest['mrr']:.3f} (CI high {strongest['ci_high']:.3f})"
+    )
+    if math.isnan(change):
+        return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} queries")
+    return Outcome(PASS if low > 0 and end["ci_low"] > strongest["ci_high"] else FAIL, change, measured)
+
+
+def _strength(frame: pd.DataFrame, layer: int) -> pd.Series:
+    return frame.set_index("prompt")[f"changed_{layer}"].astype(float)
+
+
+def causal_strength_grows(ev: Evidence, rep: Replicate) -> Outcome | None:
+    """C7-causal: the (bridge layer, r1) state's causal strength (fraction of top-1 predictions that its
+    own-position corruption changes) on training two-hop queries rises from the end of memorization to
+    the last checkpoint: paired per query, 95 % CI above 0."""
+    run = rep.runs.get(ev.criteria.get("grokking_run"))
+    q = ev.causal_queries
+    if run is None or q.empty or ev.lens.empty:
+        return None
+    layer = bridge_layer(ev, run)
+    traced = q[(q["run"] == run) & (q["network"] != "random_init")]
+    steps = sorted(traced["step"].unique())
+    if layer is None or not steps:
+        return None
+    start, reason = _grokking_window(ev, run, steps)
+    if start is None:
+        return Outcome(INCONCLUSIVE, math.nan, reason)
+
+    def at(step, split, position):
+        return traced[(traced["step"] == step) & (traced["split"] == split) & (traced["position"] == position)]
+
+    change, low, high, n = _paired(
+        _strength(at(start, TRAIN, "r1"), layer), _strength(at(steps[-1], TRAIN, "r1"), layer)
+    )
+    panels = []
+    for split in (TRAIN, "test_inferred_id"):
+        first, last = at(start, split, "r1"), at(steps[-1], split, "r1")
+        if not first.empty:
+            panels.append(f"{split} {_strength(first, layer).mean():.3f} -> {_strength(last, layer).mean():.3f}")
+    measured = (
+        f"S[layer {layer}, r1] from step {start} to {steps[-1]} (own-position corruption r1 -> r1', fraction of top-1 "
+        f"changed): {'; '.join(panels)}; paired change on {n} training queries {change:+.3f} [{low:+.3f}, {high:+.3f}]"
+    )
+    if math.isnan(change):
+        return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} traced queries")
     return Outcome(PASS if low > 0 else FAIL, change, measured)

@@ -4,7 +4,16 @@ import math
 
 import numpy as np
 
-from grokstudy.claims.criteria import FAIL, INCONCLUSIVE, MIXED, NOT_TESTED, PASS, Outcome
+from grokstudy.claims.criteria import (
+    INCONCLUSIVE,
+    MIXED,
+    NOT_AS_STATED,
+    NOT_REPRODUCED,
+    NOT_TESTED,
+    PASS,
+    REPRODUCED,
+    Outcome,
+)
 from grokstudy.claims.evidence import Replicate
 
 # Two-sided 95 % quantiles of Student's t by degrees of freedom (a preset has at most 20 seeds).
@@ -43,15 +52,20 @@ def t_interval(values: list[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def overall_status(statuses: list[str]) -> str:
-    """pass: every seed passes; fail: none passes and some fails; inconclusive: all inconclusive; else mixed."""
+def overall_status(outcomes: list[Outcome]) -> str:
+    """reproduced: every seed passes; inconclusive: every seed is; mixed: some pass, some do not;
+    otherwise (none passes, some fail) not reproduced, or not tested as stated when a seed's
+    measurement could not follow the paper's."""
+    statuses = [out.status for out in outcomes]
     if not statuses:
         return NOT_TESTED
     if all(s == PASS for s in statuses):
-        return PASS
+        return REPRODUCED
     if all(s == INCONCLUSIVE for s in statuses):
         return INCONCLUSIVE
-    return FAIL if PASS not in statuses else MIXED
+    if PASS in statuses:
+        return MIXED
+    return NOT_REPRODUCED if all(out.as_stated for out in outcomes) else NOT_AS_STATED
 
 
 def summarize(outcomes: list[tuple[Replicate, Outcome | None]], value_name: str) -> dict:
@@ -69,5 +83,5 @@ def summarize(outcomes: list[tuple[Replicate, Outcome | None]], value_name: str)
         or "nothing in this preset tests it",
         "seeds_passing": f"{statuses.count(PASS)} of {len(statuses)}" if statuses else "-",
         "pooled": pooled,
-        "status": overall_status(statuses),
+        "status": overall_status([out for _, out in tested]),
     }

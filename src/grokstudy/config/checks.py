@@ -92,23 +92,36 @@ def _check_claim_runs(preset: Preset) -> None:
             "claims.comparison_run", f"{comparison!r} is a {_task(preset, comparison)} run; allowed: a comparison run"
         )
     if control is None:
+        if claims.control_sensitivity_runs:
+            raise ConfigError(
+                "claims.control_sensitivity_runs", "given without claims.control_run; allowed: with a control_run"
+            )
         return
-    run = preset.runs[control]
     if grok is None:
         raise ConfigError(
             "claims.control_run", "given without claims.grokking_run; allowed: a control of the grokking run"
         )
+    for key, names in (
+        ("claims.control_run", [control]),
+        ("claims.control_sensitivity_runs", claims.control_sensitivity_runs),
+    ):
+        for name in names:
+            _check_control(preset, key, name, grok)
+
+
+def _check_control(preset: Preset, key: str, control: str, grok: str) -> None:
+    run = preset.runs[control]
     if run.training_facts != "atomic" or (run.dataset, run.model) != (
         preset.runs[grok].dataset,
         preset.runs[grok].model,
     ):
         raise ConfigError(
-            "claims.control_run",
+            key,
             f"{control!r} must train the dataset and model of {grok!r} on atomic facts only (training_facts: atomic)",
         )
     if control not in preset.probes.runs or grok not in preset.probes.runs:
         raise ConfigError(
-            "probes.runs", f"must list {grok!r} and its control {control!r}: C7a reads both runs' logit lens"
+            "probes.runs", f"must list {grok!r} and its control {control!r}: C7-bridge reads both runs' logit lens"
         )
 
 
@@ -146,6 +159,7 @@ def _run_references(preset: Preset) -> list[tuple[str, list[str]]]:
     for key in ("grokking_run", "comparison_run", "control_run"):
         if getattr(preset.claims, key) is not None:
             references.append((f"claims.{key}", [getattr(preset.claims, key)]))
+    references.append(("claims.control_sensitivity_runs", list(preset.claims.control_sensitivity_runs)))
     return references
 
 

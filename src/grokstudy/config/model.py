@@ -201,10 +201,25 @@ class ClaimSettings(Section):
     ] = 1.5
     grokking_run: Annotated[Name | None, Field(description="a composition run trained on all facts (C1, C7)")] = None
     comparison_run: Annotated[Name | None, Field(description="a comparison run (C6)")] = None
+    bridge_mrr_level: Annotated[
+        Probability,
+        Field(
+            description="C7: the bridge layer is the earliest intermediate layer whose selection-half bridge MRR "
+            "reaches this (else 5/8 of the depth)"
+        ),
+    ] = 0.5
+    control_sensitivity_runs: Annotated[
+        list[Name],
+        Field(
+            description="C7-bridge: further atomic-only controls of other lengths, reported beside the matched "
+            "control_run (a sensitivity table; the verdict reads control_run)"
+        ),
+    ] = []
     control_run: Annotated[
         Name | None,
         Field(
-            description="C7a's control: the grokking run's dataset and model trained on atomic facts only, and probed"
+            description="C7-bridge's control: the grokking run's dataset and model trained on atomic facts only, "
+            "as many atomic-fact epochs as the grokking run's last checkpoint, and probed"
         ),
     ] = None
 

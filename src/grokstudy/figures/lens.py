@@ -16,7 +16,9 @@ NULL_STYLES = {"step0": ("s", "black"), "random_init": ("x", "grey"), "relation_
 
 
 def lens_table(lens: pd.DataFrame, nulls: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat([lens, nulls], ignore_index=True)
+    """The run's lens and its null set's, one site per (target, position)."""
+    data = pd.concat([lens, nulls], ignore_index=True)
+    return data.assign(site=data["target"] + " at " + data["position"])
 
 
 def layer_figure(
@@ -30,14 +32,14 @@ def layer_figure(
     chance: str | None = None,
     legend_loc: str = "upper left",
 ):
-    """One column per position. A heatmap row (layer x step) per split in `heatmap_splits`, then
-    the final checkpoint per layer for every split, with the step-0 and random-init nulls on `null_split`."""
-    sites = list(dict.fromkeys(data["position"]))
+    """One column per site (the `site` column). A heatmap row (layer x step) per split in
+    `heatmap_splits`, then the final checkpoint per layer for every split, with the nulls on `null_split`."""
+    sites = list(dict.fromkeys(data["site"]))
     rows = len(heatmap_splits) + 1
     fig, axes = plt.subplots(rows, len(sites), figsize=(6.2 * len(sites), 4.2 * rows), squeeze=False)
     final_step = data.loc[data["network"] == "trained", "step"].max()
     for col, position in enumerate(sites):
-        site = data[data["position"] == position]
+        site = data[data["site"] == position]
         for row, split in enumerate(heatmap_splits):
             trained = site[site["network"].isin(["trained", "step0"]) & (site["split"] == split)]
             grid = trained.pivot_table(index="layer", columns="step", values=value).sort_index(ascending=False)
@@ -96,27 +98,23 @@ def layer_figure(
 
 def logit_lens(data: pd.DataFrame, split: str = "train_inferred"):
     """MRR of the site's target decoded from each layer."""
-    return layer_figure(
-        data,
-        "mrr",
-        "MRR",
-        (split,),
-        split,
-        lambda position, site: f"{site['target'].iloc[0]} at {position}",
-        (0.0, 1.0),
-        chance="chance",
-    )
+    return layer_figure(data, "mrr", "MRR", (split,), split, lambda site, rows: site, (0.0, 1.0), chance="chance")
+
+
+R2_CHECK = "r2 (= the total effect by construction: a check)"
 
 
 def causal_tracing(data: pd.DataFrame):
-    """Drop in P(answer) when one state is replaced by its value under a corrupted head entity."""
+    """Fraction of queries whose top-1 prediction changes when one state comes from the run in which
+    that position's token was replaced (the paper's causal strength)."""
+    data = data.assign(site=data["position"].map(lambda p: R2_CHECK if p == "r2" else p))
     return layer_figure(
         data,
-        "effect",
-        "drop in P(answer)",
+        "strength",
+        "causal strength (top-1 changed)",
         ("train_inferred", "test_inferred_id"),
         "train_inferred",
-        lambda position, site: f"noising the state at {position}",
+        lambda site, rows: f"patching the state at {site}",
         (0.0, 1.0),
         legend_loc="best",
     )

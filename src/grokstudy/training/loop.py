@@ -17,18 +17,20 @@ from grokstudy import code_digest, provenance, results
 from grokstudy.batching import EncodedSplit, encode
 from grokstudy.data import store
 from grokstudy.data.specs import ATOMIC
-from grokstudy.evaluation import evaluate_split
+from grokstudy.evaluation import evaluate_items
 from grokstudy.models import build_model
 from grokstudy.training import schedule
 from grokstudy.training.checkpoint_writer import BackgroundCheckpointWriter
 from grokstudy.training.checkpoints import CheckpointStore, load_optimizer_tensors, optimizer_tensors
 from grokstudy.training.device import resolve_device, seed_step
-from grokstudy.training.metrics_log import MetricsLog
+from grokstudy.training.metrics_log import PREDICTION_COLUMNS, MetricsLog
 from grokstudy.training.optim import build_optimizer, parameter_names
 from grokstudy.training.sampler import EpochSampler
 from grokstudy.training.step import TrainStep
 
 TRAIN_BATCHES = "train_batches"
+# The test splits whose every item is logged at each evaluation (runs on one world share them).
+PREDICTION_SPLITS = ("test_inferred_id", "test_inferred_ood")
 
 
 def run_fingerprint(run_params: dict, model_params: dict, data_hashes: dict[str, str]) -> str:
@@ -51,6 +53,7 @@ class RunPlan:
     tokenizer: PreTrainedTokenizerFast
     train_data: EncodedSplit
     eval_data: dict[str, EncodedSplit]
+    eval_prompts: dict[str, list[str]]  # the prompts of PREDICTION_SPLITS, in their files' order
     checkpoint_steps: list[int]
     eval_steps: set[int]
 
@@ -68,6 +71,7 @@ def load_plan(run_params: dict, model_params: dict, data_dir: Path, dev: torch.d
     data_hashes = store.verify(data_dir)  # every file checked (and hashed once) before anything is read
     manifest = store.read_manifest(data_dir)
     tokenizer = store.load_tokenizer(data_dir)
+    eval_frames = store.read_eval(data_dir)
     total, ckpt = run_params["steps"], run_params["checkpoints"]
     checkpoint_steps = schedule.checkpoint_steps(total, ckpt["count"], ckpt["dense_fraction"], ckpt["dense_count"])
     return RunPlan(
@@ -80,7 +84,8 @@ def load_plan(run_params: dict, model_params: dict, data_dir: Path, dev: torch.d
         train_data=encode(
             training_facts(store.read_train(data_dir), run_params.get("training_facts", "all")), tokenizer
         ).to(dev),
-        eval_data={s: encode(f, tokenizer).to(dev) for s, f in store.read_eval(data_dir).items()},
+        eval_data={s: encode(f, tokenizer).to(dev) for s, f in eval_frames.items()},
+        eval_prompts={s: eval_frames[s]["prompt"].tolist() for s in PREDICTION_SPLITS if s in eval_frames},
         checkpoint_steps=checkpoint_steps,
         eval_steps=set(schedule.evaluation_steps(total, run_params["eval_every"], checkpoint_steps)),
     )
@@ -100,10 +105,12 @@ class TrainingState:
         return 0 if self.resumed_from is None else self.resumed_from
 
 
-def init_or_resume(plan: RunPlan, checkpoints: CheckpointStore, log: MetricsLog, dev: torch.device) -> TrainingState:
+def init_or_resume(
+    plan: RunPlan, checkpoints: CheckpointStore, logs: tuple[MetricsLog, ...], dev: torch.device
+) -> TrainingState:
     """A fresh model, or the newest complete checkpoint written under the same fingerprint.
 
-    The metrics log keeps only the rows up to the starting step: a resumed run recomputes the rest.
+    The logs keep only the rows up to the starting step: a resumed run recomputes the rest.
     """
     resumed_from = checkpoints.latest_resumable(plan.fingerprint)
     if resumed_from is None:
@@ -116,7 +123,8 @@ def init_or_resume(plan: RunPlan, checkpoints: CheckpointStore, log: MetricsLog,
     optimizer = build_optimizer(model, plan.run_params, fused=dev.type == "cuda")
     if resumed_from is not None:
         load_optimizer_tensors(optimizer, names, checkpoints.load_optimizer(resumed_from))
-    log.truncate_after(-1 if resumed_from is None else resumed_from)
+    for log in logs:
+        log.truncate_after(-1 if resumed_from is None else resumed_from)
     return TrainingState(model, optimizer, names, resumed_from)
 
 
@@ -150,8 +158,15 @@ class BatchTotals:
         ]
 
 
-def evaluation_rows(model, eval_data: dict[str, EncodedSplit], step: int) -> list[dict]:
-    return [{"step": step, "split": split, **evaluate_split(model, data)} for split, data in eval_data.items()]
+def evaluation_rows(model, plan: RunPlan, step: int) -> tuple[list[dict], list[dict]]:
+    """Accuracy and loss per split, and each item of the prediction splits answered right or not."""
+    rows, predictions = [], []
+    for split, data in plan.eval_data.items():
+        summary, correct = evaluate_items(model, data)
+        rows.append({"step": step, "split": split, **summary})
+        for prompt, hit in zip(plan.eval_prompts.get(split, ()), correct.tolist(), strict=False):
+            predictions.append({"step": step, "split": split, "prompt": prompt, "correct": hit})
+    return rows, predictions
 
 
 class StepLoop:
@@ -161,12 +176,13 @@ class StepLoop:
         self,
         plan: RunPlan,
         state: TrainingState,
-        log: MetricsLog,
+        logs: tuple[MetricsLog, MetricsLog],
         writer: BackgroundCheckpointWriter,
         dev: torch.device,
         bar: tqdm,
     ):
-        self.plan, self.state, self.log, self.writer, self.dev, self.bar = plan, state, log, writer, dev, bar
+        self.plan, self.state, self.writer, self.dev, self.bar = plan, state, writer, dev, bar
+        self.log, self.predictions = logs
         params = plan.run_params
         self.sampler = EpochSampler(len(plan.train_data), params["batch_size"], params["seed"], dev)
         self.train_step = TrainStep(
@@ -200,11 +216,13 @@ class StepLoop:
         self.bar.update(1)
 
     def record(self, step: int) -> None:
-        rows = evaluation_rows(self.state.model, self.plan.eval_data, step) + self.totals.rows(step)
+        rows, predictions = evaluation_rows(self.state.model, self.plan, step)
+        rows += self.totals.rows(step)
         epoch = step * self.plan.run_params["batch_size"] / len(self.plan.train_data)
         rows = [{**row, "epoch": epoch} for row in rows]
         self.totals = BatchTotals(self.dev)
         self.log.append(rows)
+        self.predictions.append(predictions)
         self.bar.set_postfix({r["split"][:12]: round(r["accuracy"], 3) for r in rows if r["split"] != TRAIN_BATCHES})
 
     def save(self, step: int) -> None:
@@ -224,14 +242,14 @@ def run_steps(
     plan: RunPlan,
     state: TrainingState,
     checkpoints: CheckpointStore,
-    log: MetricsLog,
+    logs: tuple[MetricsLog, MetricsLog],
     dev: torch.device,
     bar: tqdm,
     stop_after_step: int | None,
 ) -> int | None:
     writer = BackgroundCheckpointWriter(checkpoints)
     try:
-        return StepLoop(plan, state, log, writer, dev, bar).run(stop_after_step)
+        return StepLoop(plan, state, logs, writer, dev, bar).run(stop_after_step)
     finally:
         writer.close()  # an interruption or error still completes the checkpoint in flight
 
@@ -263,7 +281,7 @@ def _final_metrics(metrics: pd.DataFrame) -> dict:
 
 
 def write_metrics(metrics: pd.DataFrame, path: Path) -> str:
-    """Write the metrics table atomically; returns its sha256, which the run summary records for readers."""
+    """Write a metrics table atomically; returns its sha256, which the run summary records for readers."""
     partial = path.with_name(path.name + ".partial")
     metrics.to_parquet(partial, index=False)
     sha256 = provenance.file_sha256(partial)
@@ -294,8 +312,8 @@ def train_run(
     dev = resolve_device(device)
     plan = load_plan(run_params, model_params, data_dir, dev)
     checkpoints = CheckpointStore(checkpoint_dir or out_dir / "checkpoints")
-    log = MetricsLog(out_dir / "metrics.jsonl")
-    state = init_or_resume(plan, checkpoints, log, dev)
+    logs = (MetricsLog(out_dir / "metrics.jsonl"), MetricsLog(out_dir / "predictions.jsonl", PREDICTION_COLUMNS))
+    state = init_or_resume(plan, checkpoints, logs, dev)
 
     started = time.perf_counter()
     bar = tqdm(
@@ -307,12 +325,13 @@ def train_run(
         unit="step",
     )
     with bar:
-        stopped_at = run_steps(plan, state, checkpoints, log, dev, bar, stop_after_step)
+        stopped_at = run_steps(plan, state, checkpoints, logs, dev, bar, stop_after_step)
     seconds = time.perf_counter() - started
     if stopped_at is not None:
         return {"interrupted_at": stopped_at}
-    metrics = log.frame()
+    metrics = logs[0].frame()
     summary = run_summary(plan, state, metrics, dev, threads, seconds)
     summary[results.METRICS_HASH] = write_metrics(metrics, out_dir / results.METRICS)
+    summary[results.PREDICTIONS_HASH] = write_metrics(logs[1].frame(), out_dir / results.PREDICTIONS)
     provenance.write_json(out_dir / results.SUMMARY, summary)
     return summary

@@ -7,11 +7,14 @@ import pandas as pd
 
 # epoch: examples seen / training examples, so runs over worlds of different size compare per epoch.
 COLUMNS = ["step", "epoch", "split", "accuracy", "loss", "n"]
+# Per test item at every evaluation: paired tests compare runs on the same items.
+PREDICTION_COLUMNS = ["step", "split", "prompt", "correct"]
 
 
 class MetricsLog:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, columns: list[str] = COLUMNS):
         self.path = Path(path)
+        self.columns = columns
 
     def rows(self) -> list[dict]:
         if not self.path.exists():
@@ -35,4 +38,4 @@ class MetricsLog:
             handle.writelines(json.dumps(r) + "\n" for r in rows)
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows(), columns=COLUMNS)
+        return pd.DataFrame(self.rows(), columns=self.columns)
