@@ -81,7 +81,7 @@ def _control_contrast(ev: Evidence, run: str, control: str, layer: int) -> tuple
     """The grokking run minus a control on the test half of the bridge queries at their final
     checkpoints (paired by query), and the control's atomic-fact epochs."""
     q = ev.lens_queries
-    test_half = set(q.loc[(q["run"] == run) & (q["query"] % 2 == 1), "prompt"])
+    test_half = set(q.loc[(q["run"] == run) & (q["site"] == BRIDGE) & (q["query"] % 2 == 1), "prompt"])
     mine = _per_query(ev, run, BRIDGE, layer, ev.last_step(run))
     theirs = _per_query(ev, control, BRIDGE, layer, ev.last_step(control))
     mine = mine[mine.index.isin(test_half)]

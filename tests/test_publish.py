@@ -1,0 +1,223 @@
+"""Publishing a sealed preset and restoring it from a URL or a tarball, offline: a loopback static
+HTTP server stands in for the host (no directory listings, no HEAD, optional redirects and 503s)."""
+
+import hashlib
+import http.server
+import shutil
+import socket
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from study_repo import REPO, SMOKE, SMOKE_RESULTS, clone, grokstudy, planned_jobs, run, snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+class StaticHandler(http.server.BaseHTTPRequestHandler):
+    """GET of files under the server's root; directories 404; HEAD refused; a mode for a second
+    server that redirects every request, and one that answers 503."""
+
+    def do_HEAD(self):
+        self.send_error(405)
+
+    def do_GET(self):
+        server = self.server
+        if server.mode == "redirect":
+            self.send_response(302)
+            self.send_header("Location", server.target + self.path)
+            self.end_headers()
+            return
+        if server.mode == "unavailable":
+            self.send_error(503)
+            return
+        path = (server.root / self.path.lstrip("/")).resolve()
+        if not path.is_relative_to(server.root) or not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def serve(root: Path, mode: str = "files", target: str = ""):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StaticHandler)
+    server.root, server.mode, server.target = Path(root).resolve(), mode, target
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def published(sealed, tmp_path_factory) -> dict:
+    """The sealed smoke preset published twice into one directory by its author."""
+    out = tmp_path_factory.mktemp("published")
+    first = grokstudy(sealed["author"], "publish", "--configfile", SMOKE, "--to", str(out))
+    tarballs = {p.name: p.read_bytes() for p in out.glob("*.tar.gz")}
+    again = grokstudy(sealed["author"], "publish", "--configfile", SMOKE, "--to", str(out))
+    return {"dir": out, "first": first.stdout, "again": again.stdout, "tarballs": tarballs}
+
+
+def reader(sealed, tmp_path: Path) -> Path:
+    """A fresh clone that never saw the author's remote (its default remote does not exist)."""
+    return clone(sealed["author"], tmp_path / "reader", remote_url="/nonexistent/dvc-remote")
+
+
+def figures_of(repo: Path) -> dict[str, bytes]:
+    root = repo / SMOKE_RESULTS / "figures"
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def unchanged(repo: Path) -> bool:
+    return not (repo / SMOKE_RESULTS / "figures").exists() and not (repo / ".snakemake" / "metadata").exists()
+
+
+def test_publish_writes_the_tree_tarballs_and_manifest_and_adds_only_new_objects(published):
+    out = published["dir"]
+    objects = [p for p in (out / "remote" / "files" / "md5").rglob("*") if p.is_file()]
+    assert objects and any(p.name.endswith(".dir") for p in objects)
+    for p in objects:
+        md5 = p.parent.name + p.name.removesuffix(".dir")
+        assert hashlib.md5(p.read_bytes()).hexdigest() == md5
+    assert " new" in published["first"] and ", 0 new" in published["again"]
+    assert "huggingface" in published["first"] and "Zenodo" in published["first"]
+    assert sorted(published["tarballs"]) == ["grokstudy-smoke-checkpoints.tar.gz", "grokstudy-smoke-evidence.tar.gz"]
+    for name, first in published["tarballs"].items():
+        assert (out / name).read_bytes() == first  # reproducible: the same bytes when published again
+        recorded = (out / f"{name}.sha256").read_text().split()[0]
+        assert hashlib.sha256(first).hexdigest() == recorded
+    manifest = (out / "smoke.manifest.json").read_text()
+    assert '"checkpoints"' in manifest and '"figures"' in manifest
+
+
+def test_restore_through_a_redirecting_host_gives_the_authors_figures(sealed, published, tmp_path):
+    repo = reader(sealed, tmp_path)
+    with serve(published["dir"] / "remote") as origin, serve(REPO, "redirect", origin) as redirect:
+        result = grokstudy(repo, "restore", "--configfile", SMOKE, "--only", "figures", "--from", redirect)
+    assert "all checked against their md5" in result.stdout
+    assert figures_of(repo) == figures_of(sealed["author"])
+    assert planned_jobs(repo) == {}
+
+
+def test_restore_from_a_published_tarball(sealed, published, tmp_path):
+    repo = reader(sealed, tmp_path)
+    tarball = published["dir"] / "grokstudy-smoke-evidence.tar.gz"
+    grokstudy(repo, "restore", "--configfile", SMOKE, "--only", "figures", "--from", str(tarball))
+    assert figures_of(repo) == figures_of(sealed["author"])
+    assert planned_jobs(repo) == {}
+
+
+def _damaged_tree(published, tmp_path: Path, damage) -> Path:
+    tree = Path(shutil.copytree(published["dir"] / "remote", tmp_path / "tree"))
+    objects = sorted(p for p in (tree / "files" / "md5").rglob("*") if p.is_file())
+    damage(objects)
+    return tree
+
+
+def _flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+
+
+def _png_object(objects) -> Path:
+    """An object the figures class needs: a PNG."""
+    return next(p for p in objects if p.read_bytes()[:4] == b"\x89PNG")
+
+
+def _delete(objects) -> None:
+    _png_object(objects).unlink()
+
+
+def _flip_png(objects) -> None:
+    _flip(_png_object(objects))
+
+
+def _tamper_listing(objects) -> None:
+    listing = next(p for p in objects if p.name.endswith(".dir") and b"phi_sweep" in p.read_bytes())
+    listing.chmod(0o644)
+    listing.write_bytes(listing.read_bytes().replace(b"phi_sweep", b"phi_swEEp"))
+
+
+DAMAGE = {
+    "deleted object": (_delete, "not found (HTTP 404)"),
+    "flipped byte": (_flip_png, "corrupt: its md5"),
+    "tampered listing": (_tamper_listing, "corrupt: its md5"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_a_damaged_host_is_named_and_nothing_changes(sealed, published, tmp_path, case):
+    damage, cause = DAMAGE[case]
+    tree = _damaged_tree(published, tmp_path, damage)
+    repo = reader(sealed, tmp_path)
+    with serve(tree) as url:
+        result = grokstudy(repo, "restore", "--configfile", SMOKE, "--only", "figures", "--from", url, check=False)
+    assert result.returncode == 2, result.stderr
+    assert cause in result.stderr and url in result.stderr and "Nothing in results/" in result.stderr
+    assert unchanged(repo)
+
+
+def test_a_closed_port_and_a_failing_server_are_named(sealed, published, tmp_path):
+    repo = reader(sealed, tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    result = grokstudy(repo, "restore", "--configfile", SMOKE, "--only", "figures", "--from", closed, check=False)
+    assert result.returncode == 2 and "connection refused" in result.stderr and closed in result.stderr
+    with serve(published["dir"] / "remote", "unavailable") as url:
+        result = grokstudy(repo, "restore", "--configfile", SMOKE, "--only", "figures", "--from", url, check=False)
+    assert result.returncode == 2 and "server error (HTTP 503)" in result.stderr
+    assert unchanged(repo)
+
+
+def test_a_tarball_whose_sha256_does_not_match_is_refused(sealed, published, tmp_path):
+    repo = reader(sealed, tmp_path)
+    tarball = Path(shutil.copy(published["dir"] / "grokstudy-smoke-evidence.tar.gz", tmp_path / "t.tar.gz"))
+    (tmp_path / "t.tar.gz.sha256").write_text("0" * 64 + "  t.tar.gz\n")
+    result = grokstudy(repo, "restore", "--configfile", SMOKE, "--only", "figures", "--from", str(tarball), check=False)
+    assert result.returncode == 2 and "is corrupt: its sha256" in result.stderr
+    assert unchanged(repo)
+
+
+def test_seal_refuses_the_read_only_public_remote(sealed, tmp_path):
+    repo = clone(sealed["author"], tmp_path / "no-local-remote")
+    result = grokstudy(repo, "seal", "--configfile", SMOKE, check=False)
+    assert result.returncode == 2
+    assert "nobody can push to" in result.stderr and "dvc remote add -d --local public" in result.stderr
+
+
+@pytest.mark.parametrize("preset", ["config/config.yaml", "config/extended.yaml"])
+def test_the_committed_evidence_restores_offline_and_regenerates_byte_identical_figures(tmp_path, preset):
+    """A clone with no remote it can reach: the repository's own evidence tree serves the figures."""
+    repo = tmp_path / "repo"
+    run(tmp_path, "git", "clone", "-q", str(REPO), str(repo))
+    grokstudy(repo, "restore", "--configfile", preset, "--only", "figures")
+    assert planned_jobs(repo, preset) == {}
+    figure = repo / "results" / ("default" if preset.endswith("config.yaml") else "extended") / "figures"
+    restored = (figure / "accuracy_curves.png").read_bytes()
+    snakemake(
+        repo,
+        "--configfile",
+        preset,
+        "--cores",
+        "1",
+        "--forcerun",
+        "figure_accuracy_curves",
+        "--until",
+        "figure_accuracy_curves",
+    )
+    assert (figure / "accuracy_curves.png").read_bytes() == restored
