@@ -361,6 +361,21 @@ def test_c7_r2_and_c7_causal_read_the_rise_from_memorization_to_the_end_query_by
     falling = _with_r2_and_tracing(high, low, after, before)
     assert _one(mechanism.r2_becomes_decodable, falling).status == FAIL
     assert _one(mechanism.causal_strength_grows, falling).status == FAIL
+    # Already decodable at the end of memorization: no room to become decodable, so it cannot decide.
+    ceiling = _with_r2_and_tracing(low, high, before, after)
+    lens = ceiling.lens.copy()
+    at_start = (lens["target"] == "r2") & (lens["step"] == 1000)
+    lens.loc[at_start, "mrr"] = 0.95
+    ceiling = Evidence(
+        ceiling.config,
+        ceiling.metrics,
+        lens=lens,
+        lens_queries=ceiling.lens_queries,
+        causal_queries=ceiling.causal_queries,
+        baselines=ceiling.baselines,
+    )
+    at_ceiling = _one(mechanism.r2_becomes_decodable, ceiling)
+    assert at_ceiling.status == INCONCLUSIVE and "ceiling" in at_ceiling.measured
     # Training never memorized before the last checkpoint: the window does not exist, so it cannot decide.
     never = _with_r2_and_tracing(low, high, before, after, memorized=((1000, 0.5), (4000, 0.5)))
     assert _one(mechanism.causal_strength_grows, never).status == INCONCLUSIVE

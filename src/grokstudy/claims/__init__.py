@@ -12,35 +12,12 @@ from collections.abc import Callable
 import pandas as pd
 
 from grokstudy.claims import criteria, mechanism
-from grokstudy.claims.criteria import (
-    FAIL,
-    INCONCLUSIVE,
-    MIXED,
-    NOT_AS_STATED,
-    NOT_REPRODUCED,
-    NOT_TESTED,
-    PASS,
-    REPRODUCED,
-)
 from grokstudy.claims.evidence import Evidence, replicates
 from grokstudy.claims.summary import summarize
 from grokstudy.data.store import read_baselines
 from grokstudy.results import read_metrics, read_predictions, read_tables
 
-__all__ = [
-    "CLAIMS",
-    "CRITERIA_VERSION",
-    "FAIL",
-    "INCONCLUSIVE",
-    "MIXED",
-    "NOT_AS_STATED",
-    "NOT_REPRODUCED",
-    "NOT_TESTED",
-    "PASS",
-    "REPRODUCED",
-    "evaluate",
-    "evaluate_files",
-]
+__all__ = ["CLAIMS", "CRITERIA_VERSION", "evaluate", "evaluate_files"]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,12 @@ NULL_NETWORKS = ("random_init", "step0", "relation_prior")
 PAPER_DEPTH = 5 / 8  # the paper's bridge layer: 5 of 8
 # A control is matched when its atomic-fact epochs are within this fraction of the grokking run's.
 MATCH_TOLERANCE = 0.05
+# C7-r2: an MRR this high leaves no room to "become decodable" (with tied embeddings the input token
+# often decodes from its own position even in an untrained network).
+R2_CEILING = 0.9
+# C7-causal: a strength this high at the end of memorization leaves no room to grow (near the
+# embeddings, patching r1 is nearly replacing the token).
+STRENGTH_CEILING = 0.9
 
 
 def _site_rows(ev: Evidence, owner: str, site: str) -> pd.DataFrame:
@@ -175,6 +181,14 @@ def r2_becomes_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
     )
     if math.isnan(change):
         return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} queries")
+    start_mrr = _site_rows(ev, run, R2_TOKEN).query("step == @start and layer == @layer")["mrr"].max()
+    if max(start_mrr, strongest["mrr"]) >= R2_CEILING:
+        return Outcome(
+            INCONCLUSIVE,
+            change,
+            measured + f"; at the ceiling (MRR >= {R2_CEILING}) already at step {start} or in a null network, so "
+            "a rise cannot be measured at this layer",
+        )
     return Outcome(PASS if low > 0 and end["ci_low"] > strongest["ci_high"] else FAIL, change, measured)
 
 
@@ -216,4 +230,11 @@ def causal_strength_grows(ev: Evidence, rep: Replicate) -> Outcome | None:
     )
     if math.isnan(change):
         return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} traced queries")
+    if _strength(at(start, TRAIN, "r1"), layer).mean() >= STRENGTH_CEILING:
+        return Outcome(
+            INCONCLUSIVE,
+            change,
+            measured + f"; at the ceiling (strength >= {STRENGTH_CEILING}) already at step {start}, so growth "
+            "cannot be measured at this layer",
+        )
     return Outcome(PASS if low > 0 else FAIL, change, measured)
