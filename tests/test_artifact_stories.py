@@ -138,9 +138,7 @@ def test_story4_identical_checkout_does_not_retrain_a_real_edit_does(restored_on
     assert planned_jobs(repo) == {}
 
     loop.write_text(
-        loop.read_text().replace(
-            "    torch.set_num_threads(threads)\n", "    torch.set_num_threads(threads)  # edited\n", 1
-        )
+        loop.read_text().replace("    torch.set_num_threads(threads)\n", "    torch.set_num_threads(int(threads))\n", 1)
     )
     planned = planned_jobs(repo)
     every_run = len(yaml.safe_load((repo / SMOKE).read_text())["runs"])

@@ -294,24 +294,28 @@ def test_restore_names_a_corrupt_remote_object_and_changes_nothing(author, tmp_p
 
 
 @pytest.mark.workflow
-def test_seal_refuses_missing_or_unrecorded_outputs_that_a_dry_run_does_not_plan(author, tmp_path):
+def test_seal_refuses_missing_or_unrecorded_outputs(author, tmp_path):
     repo = copy_repo(author["repo"], tmp_path / "author")
     missing = f"{SMOKE_RESULTS}/probes/comp_phi7.2_wd0.5/checkpoint_accuracy.parquet"
     unrecorded = f"{SMOKE_RESULTS}/probes/cmp_phi7.2_wd0.1/checkpoint_accuracy.parquet"
-    (repo / missing).unlink()
     snakemake(repo, "--configfile", SMOKE, "--cleanup-metadata", unrecorded)
-    assert planned_jobs(repo) == {}  # a dry run alone sees nothing wrong
+    assert planned_jobs(repo) == {}  # a dry run alone sees nothing wrong with an unrecorded output
 
     result = grokstudy(repo, "seal", "--configfile", SMOKE, check=False)
     assert result.returncode == 2, result.stderr
-    assert f"{missing}  (checkpoint_accuracy: missing)" in result.stderr
     assert f"{unrecorded}  (checkpoint_accuracy: no record in Snakemake's metadata)" in result.stderr
-    assert f"`snakemake --configfile {SMOKE} --forcerun {missing} {unrecorded}`" in result.stderr
+    assert f"`snakemake --configfile {SMOKE} --forcerun {unrecorded}`" in result.stderr
+    assert "Nothing was sealed" in result.stderr
+
+    (repo / missing).unlink()  # a missing output: the dry run plans it, and seal names the pending job
+    result = grokstudy(repo, "seal", "--configfile", SMOKE, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "is not up to date" in result.stderr and "checkpoint_accuracy x1" in result.stderr
     assert "Nothing was sealed" in result.stderr
     assert run(repo, "git", "status", "--porcelain", str(SMOKE_RESULTS)).stdout == ""
 
-    # The command it names recomputes both; then the seal goes through.
-    snakemake(repo, "--configfile", SMOKE, "--cores", "2", "--forcerun", missing, unrecorded)
+    # The commands it names recompute both; then the seal goes through.
+    snakemake(repo, "--configfile", SMOKE, "--cores", "2", "--forcerun", unrecorded)
     assert (repo / missing).exists()
     dvc(repo, "remote", "modify", "--local", "public", "url", str(tmp_path / "remote"))
     grokstudy(repo, "seal", "--configfile", SMOKE)

@@ -157,7 +157,7 @@ def test_interrupted_paper_shape_run_resumes(rehearsal):
 
 def test_every_job_was_measured(rehearsal):
     commands = {row["command"] for row in rehearsal["costs"]}
-    assert {"prepare", "train", "probe", "probe-null", "trace", "figure", "claims", "report"} <= commands
+    assert {"prepare", "train", "analyze", "analyze-nulls", "analysis-figure", "figure", "claims", "report"} <= commands
     assert all(row["status"] == 0 and row["wall_s"] > 0 and row["peak_rss_gb"] > 0 for row in rehearsal["costs"])
 
 

@@ -40,6 +40,13 @@ def _refuse_incomplete_outputs(root: Path, configfile: str, names) -> None:
 def seal(root: Path, configfile: str, results: Path, log=print) -> list[dict]:
     git_tree.require_repo(root)
     dvc_repo.require_repo(root)
+    remote, url = dvc_repo.default_remote(root)
+    if url.startswith(("http://", "https://")):
+        raise ArtifactError(
+            f"remote '{remote}' is {url}, which readers pull from and nobody can push to. Authors set their"
+            f" writable remote under the same name, outside git: `dvc remote add -d --local {remote} PATH_OR_URL`"
+            " (docs/remotes.md). Nothing was sealed."
+        )
     workflow_state.refuse_held_lock(root, configfile)
     pending = workflow_state.pending_jobs(root, configfile)
     if pending:
@@ -54,13 +61,6 @@ def seal(root: Path, configfile: str, results: Path, log=print) -> list[dict]:
     missing = [str(d.relative_to(root)) for d in directories if not d.is_dir()]
     if missing:
         raise ArtifactError(f"artifact directories missing: {', '.join(missing)}; nothing was sealed")
-    remote, url = dvc_repo.default_remote(root)
-    if url.startswith(("http://", "https://")):
-        raise ArtifactError(
-            f"remote '{remote}' is {url}, which readers pull from and nobody can push to. Authors set their"
-            f" writable remote under the same name, outside git: `dvc remote add -d --local {remote} PATH_OR_URL`"
-            " (docs/remotes.md). Nothing was sealed."
-        )
     log(f"seal: recording {len(directories)} directories of {results.relative_to(root)} in DVC")
     dvc_repo.run(root, "add", "--quiet", *[str(d.relative_to(root)) for d in directories])
     pointers = [classes.pointer(d) for d in directories]
