@@ -30,6 +30,6 @@ check: lint
 	snakemake --lint
 	python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# Every test.
+# Every test, on two workers; tests/conftest.py keeps each shared fixture on one of them.
 test: lint $(MOTO_VENV)/.installed
-	python -m pytest $(PYTEST_ARGS)
+	python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

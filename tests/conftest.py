@@ -17,10 +17,15 @@ SLOW_FIXTURES = frozenset({"study_origin", "smoke_author", "sealed", "slurm_clus
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config, items):
-    """Mark `slow` what `make check` (-m "not slow") leaves to `make test`."""
+    """Mark `slow` what `make check` (-m "not slow") leaves to `make test`, and give each slow test
+    an xdist group: the tests sharing the smoke author's session fixtures run on one worker, and
+    every other slow module keeps its module fixtures on one worker, so nothing is built twice."""
     for item in items:
-        if item.get_closest_marker("workflow") or SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("workflow") or SLOW_FIXTURES & fixtures:
             item.add_marker(pytest.mark.slow)
+            group = "smoke_author" if "smoke_author" in fixtures else item.module.__name__
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 TINY_COMPOSITION = {

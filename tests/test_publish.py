@@ -3,6 +3,7 @@ HTTP server stands in for the host (no directory listings, no HEAD, optional red
 
 import hashlib
 import http.server
+import json
 import shutil
 import socket
 import threading
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
 from study_repo import REPO, SMOKE, SMOKE_RESULTS, clone, grokstudy, planned_jobs, run, snakemake
 
@@ -119,10 +121,12 @@ def test_restore_from_a_published_tarball(sealed, published, tmp_path):
     assert planned_jobs(repo) == {}
 
 
-def _damaged_tree(published, tmp_path: Path, damage) -> Path:
+def _damaged_tree(published, sealed, tmp_path: Path, damage) -> Path:
     tree = Path(shutil.copytree(published["dir"] / "remote", tmp_path / "tree"))
     objects = sorted(p for p in (tree / "files" / "md5").rglob("*") if p.is_file())
-    damage(objects)
+    pointer = yaml.safe_load((sealed["author"] / SMOKE_RESULTS / "figures.dvc").read_text())
+    figures_listing = pointer["outs"][0]["md5"]  # "<md5>.dir": the listing a figures restore must read
+    damage(objects, figures_listing)
     return tree
 
 
@@ -133,23 +137,28 @@ def _flip(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def _png_object(objects) -> Path:
-    """An object the figures class needs: a PNG."""
-    return next(p for p in objects if p.read_bytes()[:4] == b"\x89PNG")
+def _object(objects, md5: str) -> Path:
+    return next(p for p in objects if p.parent.name + p.name == md5)
 
 
-def _delete(objects) -> None:
-    _png_object(objects).unlink()
+def _png_object(objects, figures_listing) -> Path:
+    """An object the figures class needs: a PNG that the figures listing names."""
+    entries = json.loads(_object(objects, figures_listing).read_bytes())
+    return _object(objects, next(e["md5"] for e in entries if e["relpath"].endswith(".png")))
 
 
-def _flip_png(objects) -> None:
-    _flip(_png_object(objects))
+def _delete(objects, figures_listing) -> None:
+    _png_object(objects, figures_listing).unlink()
 
 
-def _tamper_listing(objects) -> None:
-    listing = next(p for p in objects if p.name.endswith(".dir") and b"phi_sweep" in p.read_bytes())
+def _flip_png(objects, figures_listing) -> None:
+    _flip(_png_object(objects, figures_listing))
+
+
+def _tamper_listing(objects, figures_listing) -> None:
+    listing = _object(objects, figures_listing)
     listing.chmod(0o644)
-    listing.write_bytes(listing.read_bytes().replace(b"phi_sweep", b"phi_swEEp"))
+    listing.write_bytes(listing.read_bytes().replace(b".png", b".pnG", 1))
 
 
 DAMAGE = {
@@ -162,7 +171,7 @@ DAMAGE = {
 @pytest.mark.parametrize("case", list(DAMAGE))
 def test_a_damaged_host_is_named_and_nothing_changes(sealed, published, tmp_path, case):
     damage, cause = DAMAGE[case]
-    tree = _damaged_tree(published, tmp_path, damage)
+    tree = _damaged_tree(published, sealed, tmp_path, damage)
     repo = reader(sealed, tmp_path)
     with serve(tree) as url:
         result = grokstudy(repo, "restore", "--configfile", SMOKE, "--only", "figures", "--from", url, check=False)
