@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from grokstudy import claims_table
 from grokstudy.claims import criteria, mechanism
 from grokstudy.claims.criteria import (
     FAIL,
@@ -414,3 +415,22 @@ def test_replicates_group_runs_by_seed():
     }
     reps = replicates(config)
     assert [(r.seed, r.runs) for r in reps] == [(0, {"g": "g.s0"}), (1, {"g": "g.s1", "c": "c.s1"})]
+
+
+def test_the_readme_table_quotes_claims_csv_row_by_row_and_escapes_pipes(tmp_path):
+    report = tmp_path / "report"
+    report.mkdir()
+    pd.DataFrame(
+        [
+            {"claim": "C1", "seeds_passing": "2 of 3", "pooled": "x 0.5 [0.1, 0.9]", "status": "mixed", "other": 1},
+            {"claim": "C2", "seeds_passing": "-", "pooled": "a|b", "status": "not tested", "other": 2},
+        ]
+    ).to_csv(report / "claims.csv", index=False)
+    assert claims_table.markdown(tmp_path).splitlines() == [
+        "| claim | seeds passing | pooled | status |",
+        "|---|---|---|---|",
+        "| C1 | 2 of 3 | x 0.5 [0.1, 0.9] | mixed |",
+        "| C2 | - | a\\|b | not tested |",
+    ]
+    with pytest.raises(FileNotFoundError, match="run or restore the preset first"):
+        claims_table.markdown(tmp_path / "elsewhere")

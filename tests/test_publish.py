@@ -216,6 +216,8 @@ def test_the_committed_evidence_restores_offline_and_regenerates_byte_identical_
     run(tmp_path, "git", "clone", "-q", str(REPO), str(repo))
     grokstudy(repo, "restore", "--configfile", preset, "--only", "figures")
     assert planned_jobs(repo, preset) == {}
+    table = grokstudy(repo, "claims-table", "--configfile", preset).stdout.strip()
+    assert table in (repo / "README.md").read_text(), "the README's results table is not the report's claims table"
     figure = repo / "results" / ("default" if preset.endswith("config.yaml") else "extended") / "figures"
     restored = (figure / "accuracy_curves.png").read_bytes()
     snakemake(

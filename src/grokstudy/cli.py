@@ -280,6 +280,12 @@ def publish(args) -> None:
     publish_preset(root, str(args.configfile), results, args.to, chosen=args.only)
 
 
+def claims_table(args) -> None:
+    from grokstudy.claims_table import markdown
+
+    print(markdown(_preset(args.configfile)[1]))
+
+
 def restore(args) -> None:
     from grokstudy.artifacts.restore import restore as restore_preset
 
@@ -350,6 +356,7 @@ COMMANDS = (
         publish_arguments,
         publish,
     ),
+    ("claims-table", "print a preset's claims table as the README quotes it", _preset_arguments, claims_table),
     ("bench", "training speed: the original loop's costs against the fast path", bench_arguments, bench),
 )
 
