@@ -154,6 +154,16 @@ def _run_processes(count: int, *args) -> list[dict]:
     return results
 
 
+def _write_dataset(dataset: dict, directory: str, model_params: dict, batch_size: int) -> tuple[float, float]:
+    """Generate the run's dataset into `directory`; returns (mean prompt tokens, FLOPs per step)."""
+    from transformers import AutoTokenizer
+
+    store.write(store.generate(dataset), dataset, directory)
+    prompt_tokens = store.read_train(directory)["prompt"].str.count(" ").mean() + 1
+    vocab_rows = len(AutoTokenizer.from_pretrained(Path(directory) / store.TOKENIZER_DIR))
+    return prompt_tokens, model_flops_per_step(model_params, vocab_rows, batch_size, prompt_tokens)
+
+
 def benchmark(
     configfile: Path,
     run: str,
@@ -180,13 +190,7 @@ def benchmark(
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         log(f"bench: generating dataset {run_params['dataset']}")
-        store.write(store.generate(dataset), dataset, tmp)
-        train = store.read_train(tmp)
-        prompt_tokens = train["prompt"].str.count(" ").mean() + 1
-        from transformers import AutoTokenizer
-
-        vocab_rows = len(AutoTokenizer.from_pretrained(Path(tmp) / store.TOKENIZER_DIR))
-        flops = model_flops_per_step(model_params, vocab_rows, run_params["batch_size"], prompt_tokens)
+        prompt_tokens, flops = _write_dataset(dataset, tmp, model_params, run_params["batch_size"])
         for loop in loops:
             count = processes if loop == "fast-concurrent" else 1
             log(f"bench: {loop} x{count} on {dev.type}, {warmup} warm-up + {steps} timed steps")
