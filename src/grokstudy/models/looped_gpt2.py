@@ -1,0 +1,57 @@
+"""The looped GPT-2 architecture (recurrent depth): `layers_per_loop` GPT-2 blocks applied
+`recurrence` times, so the residual stream passes depth = layers_per_loop x recurrence states
+after the embeddings, and state d belongs to loop ceil(d / layers_per_loop).
+
+Not yet in ARCHITECTURES: the typed model spec has no `layers_per_loop` or `recurrence` yet, and
+registering it changes the code every stage imports (docs/design.md, "Adding an architecture").
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from grokstudy.models.gpt2 import gpt2_config
+from grokstudy.models.interface import Site
+
+if TYPE_CHECKING:  # transformers loads only when a model is built: the Snakefile reads costs from here
+    import torch
+    from transformers import PreTrainedTokenizerFast
+
+    from grokstudy.models.looped_gpt2_modeling import LoopedGPT2LMHeadModel
+
+
+class LoopedGPT2:
+    name = "looped_gpt2"
+    model_type = "looped_gpt2"
+
+    def build(self, spec: dict, tokenizer: PreTrainedTokenizerFast) -> LoopedGPT2LMHeadModel:
+        from grokstudy.models.looped_gpt2_modeling import LoopedGPT2Config, LoopedGPT2LMHeadModel
+
+        one_loop = gpt2_config({**spec, "layers": spec["layers_per_loop"]}, tokenizer).to_dict()
+        for key in ("model_type", "transformers_version", "architectures"):
+            one_loop.pop(key, None)
+        config = LoopedGPT2Config(recurrence=spec["recurrence"], **one_loop)
+        return LoopedGPT2LMHeadModel(config)
+
+    def depth(self, spec: dict) -> int:
+        return spec["layers_per_loop"] * spec["recurrence"]
+
+    def residual_sites(self, model: LoopedGPT2LMHeadModel) -> list[Site]:
+        # x_0 leaves the embedding dropout; then one state per block call, loop after loop.
+        trunk = model.base_model
+        loops = range(model.config.recurrence)
+        return [Site(trunk.drop), *(Site(block, loop) for loop in loops for block in trunk.h)]
+
+    def final_norm(self, model: LoopedGPT2LMHeadModel) -> torch.nn.Module:
+        return model.base_model.ln_f
+
+    def embedding_parameters(self, model: LoopedGPT2LMHeadModel) -> list[torch.nn.Parameter]:
+        return [model.base_model.wte.weight, model.base_model.wpe.weight]
+
+    def trunk_parameters(self, spec: dict) -> int:
+        # the weights of one loop: they are shared by every loop
+        d = spec["d_model"]
+        return spec["layers_per_loop"] * (4 + 2 * spec.get("mlp_ratio", 4)) * d * d
+
+    def block_applications_cost(self, spec: dict) -> int:
+        return self.depth(spec) * spec["d_model"] ** 2
