@@ -1,0 +1,50 @@
+"""The events a monitor's alarm is scored against, read off a run's logged accuracies.
+
+T_fit: the first evaluation with training two-hop accuracy at or above `fit`; T50 and T90: the
+first evaluation with ID test accuracy at or above 0.5 (0.9) there and at the next evaluation, so
+that one lucky evaluation does not count. A run that never crosses is right-censored: None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+TRAIN_SPLIT = "train_inferred"
+ID_SPLIT = "test_inferred_id"
+
+
+def first_sustained(steps: list[int], values: list[float], threshold: float, points: int = 2) -> int | None:
+    """The first step whose value and the next `points - 1` values are all at or above `threshold`."""
+    for i in range(len(values) - points + 1):
+        if all(v >= threshold for v in values[i : i + points]):
+            return steps[i]
+    return None
+
+
+@dataclass(frozen=True)
+class Events:
+    t_fit: int | None
+    t50: int | None
+    t90: int | None
+    last_step: int
+
+
+def events(metrics: pd.DataFrame, fit: float = 0.99) -> Events:
+    """The events of one run from its metrics table (columns step, split, accuracy)."""
+
+    def series(split: str) -> tuple[list[int], list[float]]:
+        rows = metrics[metrics["split"] == split].sort_values("step")
+        if rows.empty:
+            raise ValueError(f"the metrics have no {split!r} rows; splits present: {sorted(metrics['split'].unique())}")
+        return rows["step"].astype(int).tolist(), rows["accuracy"].astype(float).tolist()
+
+    train_steps, train = series(TRAIN_SPLIT)
+    id_steps, id_accuracy = series(ID_SPLIT)
+    return Events(
+        t_fit=first_sustained(train_steps, train, fit, points=1),
+        t50=first_sustained(id_steps, id_accuracy, 0.5),
+        t90=first_sustained(id_steps, id_accuracy, 0.9),
+        last_step=max(train_steps[-1], id_steps[-1]),
+    )
