@@ -40,36 +40,34 @@ class Analysis:
         return (*self.settings, *self.null_settings)
 
 
-ANALYSES = (
-    Analysis(
-        "logit_lens",
-        "grokstudy.analyses.logit_lens",
-        tables=("logit_lens", "logit_lens_queries"),
+def lens_probe(name: str, tables: tuple[str, ...], **row) -> Analysis:
+    """A probe that reads the residual stream on the probe queries, against its null networks, and
+    draws one figure from its first table and its null table (the logit lens, causal tracing)."""
+    null_table = f"null_{name}"
+    return Analysis(
+        name,
+        f"grokstudy.analyses.{name}",
+        tables=tables,
         settings=QUERY_SETTINGS,
-        null_tables=("null_logit_lens",),
+        null_tables=(null_table,),
         null_settings=NULL_SETTINGS,
-        figure="grokstudy.figures.lens:logit_lens_figure",
-        figure_tables=("logit_lens", "null_logit_lens"),
-        caption="logit_lens",
-    ),
+        figure=f"grokstudy.figures.lens:{name}_figure",
+        figure_tables=(tables[0], null_table),
+        caption=name,
+        **row,
+    )
+
+
+ANALYSES = (
+    lens_probe("logit_lens", ("logit_lens", "logit_lens_queries")),
     Analysis(
         "checkpoint_accuracy",
         "grokstudy.analyses.checkpoint_accuracy",
         tables=("checkpoint_accuracy",),
         reads_logged_metrics=True,
     ),
-    Analysis(
-        "causal_tracing",
-        "grokstudy.analyses.causal_tracing",
-        tables=("causal_tracing", "causal_tracing_queries"),
-        settings=QUERY_SETTINGS,
-        null_tables=("null_causal_tracing",),
-        null_settings=NULL_SETTINGS,
-        tasks=("composition",),
-        trained_on=("all",),
-        figure="grokstudy.figures.lens:causal_tracing_figure",
-        figure_tables=("causal_tracing", "null_causal_tracing"),
-        caption="causal_tracing",
+    lens_probe(
+        "causal_tracing", ("causal_tracing", "causal_tracing_queries"), tasks=("composition",), trained_on=("all",)
     ),
     Analysis(
         "weight_norms",

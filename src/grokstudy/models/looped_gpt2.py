@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from grokstudy.models.gpt2 import gpt2_config
+from grokstudy.models.gpt2 import GPT2, gpt2_config
 from grokstudy.models.interface import Site
 
 if TYPE_CHECKING:  # transformers loads only when a model is built: the Snakefile reads costs from here
-    import torch
     from transformers import PreTrainedTokenizerFast
 
     from grokstudy.models.looped_gpt2_modeling import LoopedGPT2LMHeadModel
 
 
-class LoopedGPT2:
+class LoopedGPT2(GPT2):
+    """GPT-2's embeddings, final norm and head; its blocks are applied `recurrence` times."""
+
     name = "looped_gpt2"
     model_type = "looped_gpt2"
 
@@ -42,16 +43,9 @@ class LoopedGPT2:
         loops = range(model.config.recurrence)
         return [Site(trunk.drop), *(Site(block, loop) for loop in loops for block in trunk.h)]
 
-    def final_norm(self, model: LoopedGPT2LMHeadModel) -> torch.nn.Module:
-        return model.base_model.ln_f
-
-    def embedding_parameters(self, model: LoopedGPT2LMHeadModel) -> list[torch.nn.Parameter]:
-        return [model.base_model.wte.weight, model.base_model.wpe.weight]
-
     def trunk_parameters(self, spec: dict) -> int:
         # the weights of one loop: they are shared by every loop
-        d = spec["d_model"]
-        return spec["layers_per_loop"] * (4 + 2 * spec.get("mlp_ratio", 4)) * d * d
+        return super().trunk_parameters({**spec, "layers": spec["layers_per_loop"]})
 
     def block_applications_cost(self, spec: dict) -> int:
         return self.depth(spec) * spec["d_model"] ** 2
