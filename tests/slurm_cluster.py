@@ -271,8 +271,6 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 def start_cluster(root: Path, started: list[int]) -> SlurmCluster:
     """Write the configuration and start the daemons, recording in `started` the pid of each one started."""
-    if subprocess.run(["pgrep", "-x", "slurmctld"], capture_output=True).returncode == 0:
-        pytest.skip("a slurmctld is already running on this machine; not starting a second controller")
     host = socket.gethostname().split(".")[0]
     cpus = len(os.sched_getaffinity(0))
     memory_mb = max(1024, _memory_mb() - 2048)
@@ -346,6 +344,10 @@ def slurm_cluster(tmp_path_factory):
         if missing:
             raise RuntimeError(f"apt-get installed {', '.join(PACKAGES)}, yet {', '.join(missing)} are still missing")
     installed = time.monotonic()
+    # Before anything is written: the clean-up below removes the configuration, which would pull
+    # it from under a controller that another test process started.
+    if subprocess.run(["pgrep", "-x", "slurmctld"], capture_output=True).returncode == 0:
+        pytest.skip("a slurmctld is already running on this machine; not starting a second controller")
     cluster, started = None, []
     try:
         cluster = start_cluster(tmp_path_factory.mktemp("slurm"), started)

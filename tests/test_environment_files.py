@@ -4,6 +4,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,3 +23,15 @@ def test_every_rule_names_the_environment():
         text = smk.read_text()
         rules = re.findall(r"^\s*rule\b", text, flags=re.MULTILINE)
         assert len(rules) == text.count("conda:"), smk.name
+
+
+@pytest.mark.xdist_group("xdist_check")
+def test_xdist_groups_reach_the_scheduler(request):
+    """`make test` runs on pytest-xdist workers with `--dist loadgroup`, which keeps the tests of one
+    group (tests/conftest.py) on one worker only if the group reaches the test's id; otherwise the
+    smoke author's session fixtures are built twice and two SLURM controllers start."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("not on a pytest-xdist worker with --dist loadgroup")
+    assert request.node.nodeid.endswith("@xdist_check"), (
+        "pytest-xdist ignored xdist_group with this pytest; keep pytest within pyproject.toml's test extra"
+    )

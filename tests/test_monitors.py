@@ -24,7 +24,7 @@ def series(seed: int, change: int | None = CHANGE, slope: float = 3.0, noise: fl
     return [0.0, *values]
 
 
-DETECTORS = [Cusum(kappa=1.0, h=6.0), Threshold(tau=3.0, points=2)]
+DETECTORS = [Cusum(kappa=1.0, limit=6.0), Threshold(tau=3.0, points=2)]
 
 
 @pytest.mark.parametrize("detector", DETECTORS, ids=["cusum", "threshold"])
@@ -67,8 +67,8 @@ def test_too_short_or_flat_a_past_is_refused_by_name():
 
 
 def test_settings_hash_names_the_frozen_settings():
-    assert settings_hash(Cusum()) == settings_hash(Cusum(kappa=0.5, h=4.0))
-    assert len({settings_hash(Cusum()), settings_hash(Cusum(h=5.0)), settings_hash(Threshold())}) == 3
+    assert settings_hash(Cusum()) == settings_hash(Cusum(kappa=0.5, limit=4.0))
+    assert len({settings_hash(Cusum()), settings_hash(Cusum(limit=5.0)), settings_hash(Threshold())}) == 3
 
 
 def _metrics(train: list[float], test_id: list[float], every: int = 250) -> pd.DataFrame:

@@ -4,7 +4,7 @@ The series is turned into standardized increments: the difference between consec
 unit of log10(step), standardized by the mean and standard deviation of the increments up to a
 reference step (T_fit: training data only), so the scale comes from the run's own past. Two
 detectors read the increments:
-- a one-sided CUSUM, S_k = max(0, S_{k-1} + z_k - kappa), alarming at the first S_k > h;
+- a one-sided CUSUM, S_k = max(0, S_{k-1} + z_k - kappa), alarming at the first S_k > limit;
 - a threshold rule, alarming when z_k > tau for r consecutive points.
 A `sign` of -1 watches for a fall instead of a rise.
 """
@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 @dataclass(frozen=True)
 class Cusum:
     kappa: float = 0.5
-    h: float = 4.0
+    limit: float = 4.0
     sign: int = 1
 
 
@@ -66,7 +66,7 @@ def alarm(steps: list[int], values: list[float], reference_step: int, detector: 
             continue
         if isinstance(detector, Cusum):
             cusum = max(0.0, cusum + z - detector.kappa)
-            if cusum > detector.h:
+            if cusum > detector.limit:
                 return step
         else:
             run = run + 1 if z > detector.tau else 0
