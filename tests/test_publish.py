@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import yaml
 
+from grokstudy.artifacts import integrity
 from study_repo import REPO, SMOKE, SMOKE_RESULTS, clone, grokstudy, planned_jobs, run, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -123,10 +123,9 @@ def test_restore_from_a_published_tarball(sealed, published, tmp_path):
 
 def _damaged_tree(published, sealed, tmp_path: Path, damage) -> Path:
     tree = Path(shutil.copytree(published["dir"] / "remote", tmp_path / "tree"))
-    objects = sorted(p for p in (tree / "files" / "md5").rglob("*") if p.is_file())
-    pointer = yaml.safe_load((sealed["author"] / SMOKE_RESULTS / "figures.dvc").read_text())
-    figures_listing = pointer["outs"][0]["md5"]  # "<md5>.dir": the listing a figures restore must read
-    damage(objects, figures_listing)
+    # "<md5>.dir": the listing a figures restore must read
+    figures_listing = integrity.pointer_md5(sealed["author"] / SMOKE_RESULTS / "figures.dvc")
+    damage(tree, figures_listing)
     return tree
 
 
@@ -137,26 +136,22 @@ def _flip(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def _object(objects, md5: str) -> Path:
-    return next(p for p in objects if p.parent.name + p.name == md5)
-
-
-def _png_object(objects, figures_listing) -> Path:
+def _png_object(tree: Path, figures_listing: str) -> Path:
     """An object the figures class needs: a PNG that the figures listing names."""
-    entries = json.loads(_object(objects, figures_listing).read_bytes())
-    return _object(objects, next(e["md5"] for e in entries if e["relpath"].endswith(".png")))
+    entries = json.loads((tree / integrity.object_key(figures_listing)).read_bytes())
+    return tree / integrity.object_key(next(e["md5"] for e in entries if e["relpath"].endswith(".png")))
 
 
-def _delete(objects, figures_listing) -> None:
-    _png_object(objects, figures_listing).unlink()
+def _delete(tree, figures_listing) -> None:
+    _png_object(tree, figures_listing).unlink()
 
 
-def _flip_png(objects, figures_listing) -> None:
-    _flip(_png_object(objects, figures_listing))
+def _flip_png(tree, figures_listing) -> None:
+    _flip(_png_object(tree, figures_listing))
 
 
-def _tamper_listing(objects, figures_listing) -> None:
-    listing = _object(objects, figures_listing)
+def _tamper_listing(tree, figures_listing) -> None:
+    listing = tree / integrity.object_key(figures_listing)
     listing.chmod(0o644)
     listing.write_bytes(listing.read_bytes().replace(b".png", b".pnG", 1))
 
