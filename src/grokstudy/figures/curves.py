@@ -3,6 +3,7 @@ against epochs across world sizes. Every seed is its own line in its run's colou
 of docs/study.md (relation frequency, majority label, uniform chance) are reference lines."""
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 import pandas as pd
 import seaborn as sns
 
@@ -141,6 +142,8 @@ def _contrast(
             label=name if split == "uniform" else f"{name}: {SPLIT_LABELS[split]}",
         )
     ax.set(xscale=step_axis, ylim=(-0.02, 1.02), title=title + _seeds(frame), xlabel=x)
+    # Over less than a decade a log axis labels its minor ticks too, and the labels overlap.
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=7)
     fig.tight_layout()
     return fig
