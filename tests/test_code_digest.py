@@ -73,8 +73,12 @@ def test_an_unknown_entry_module_is_refused(package):
 
 
 def test_the_stages_of_the_study_import_only_their_own_code():
-    training = set(code_digest.closure(code_digest.TRAINING))
+    training = set(code_digest.closure(code_digest.training("grokstudy.models.gpt2")))
     assert "grokstudy.training.step" in training and "grokstudy.models.gpt2" in training
+    # A GPT-2 run depends on no other architecture; a looped run on GPT-2's, which it extends.
+    assert not {m for m in training if m.startswith("grokstudy.models.looped")}
+    looped = set(code_digest.closure(code_digest.training("grokstudy.models.looped_gpt2")))
+    assert {"grokstudy.models.gpt2", "grokstudy.models.looped_gpt2"} <= looped
     assert not {m for m in training if m.startswith(("grokstudy.analyses", "grokstudy.figures", "grokstudy.claims"))}
     assert "grokstudy.cli" not in training
     per_analysis = {

@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "config").rglob("*.yaml"))
 SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
 A_RUN = "cmp_phi7.2_wd0.1"
+A_MODEL = "tiny"
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
@@ -101,6 +102,19 @@ BAD = [
     (_set(("probes", "null_seeds"), [1]), "probes.null_seeds", "at least 2"),
     (_set(("probes", "null_seeds"), [1, 1]), "probes.null_seeds", "distinct"),
     (_set(("datasets", "comparison", "task"), "sorting"), "datasets.comparison.task", "'composition'"),
+    (
+        _set(("datasets", "composition", "inferred_labels"), "random"),
+        "datasets.composition.inferred_labels",
+        "'shuffled'",
+    ),
+    (_set(("models", A_MODEL, "recurrence"), 2), f"models.{A_MODEL}.recurrence", "not used by arch gpt2"),
+    (_set(("models", A_MODEL, "arch"), "looped_gpt2"), f"models.{A_MODEL}.layers", "not used by arch looped_gpt2"),
+    (
+        lambda raw: raw["models"][A_MODEL].update(arch="looped_gpt2", layers=None, layers_per_loop=1),
+        f"models.{A_MODEL}.recurrence",
+        "required by arch looped_gpt2",
+    ),
+    (_set(("models", A_MODEL, "arch"), "loopy"), f"models.{A_MODEL}.arch", "'looped_gpt2'"),
     (_set(("runs", A_RUN, "stepz"), 5), f"runs.{A_RUN}.stepz", "allowed keys here"),
     # names that would leave their directory, or hide a newline
     (_set(("runs", ".."), {"dataset": "composition"}), "runs", "the name '..'"),

@@ -87,6 +87,29 @@ def test_generation_is_deterministic(tmp_path):
     assert not other.train.equals(store.generate(TINY_COMPOSITION).train)
 
 
+def test_shuffled_labels_permute_only_the_training_two_hop_tails(world):
+    _, _, true = world
+    shuffled = composition.generate(_spec(composition.CompositionSpec, TINY_COMPOSITION, inferred_labels="shuffled"))
+    is_inferred = true.train["kind"] == "inferred"
+    assert shuffled.train.loc[~is_inferred].equals(true.train.loc[~is_inferred])
+    for column in ("prompt", "bridge", "kind"):
+        assert shuffled.train[column].equals(true.train[column]), column
+    for split in ("atomic_id", "atomic_ood", "test_inferred_id", "test_inferred_ood"):
+        assert shuffled.eval_splits[split].equals(true.eval_splits[split]), split
+    assert shuffled.counts == true.counts
+
+    true_tails = true.train.loc[is_inferred, "answer"]
+    shuffled_tails = shuffled.train.loc[is_inferred, "answer"]
+    assert sorted(shuffled_tails) == sorted(true_tails)
+    assert (shuffled_tails != true_tails).mean() > 0.8
+    labels = dict(zip(shuffled.train["prompt"], shuffled.train["answer"], strict=True))
+    evaluated = shuffled.eval_splits["train_inferred"]
+    assert evaluated["prompt"].equals(true.eval_splits["train_inferred"]["prompt"])
+    assert list(evaluated["answer"]) == [labels[p] for p in evaluated["prompt"]]
+    again = composition.generate(_spec(composition.CompositionSpec, TINY_COMPOSITION, inferred_labels="shuffled"))
+    assert again.train.equals(shuffled.train)
+
+
 def test_impossible_phi_is_rejected_naming_the_key():
     with pytest.raises(ConfigError, match=r"'phi'.*allowed range"):
         composition.generate(_spec(composition.CompositionSpec, TINY_COMPOSITION, phi=50.0))

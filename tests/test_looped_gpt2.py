@@ -1,10 +1,12 @@
 """The looped GPT-2: one loop is GPT-2 exactly, no position reads a later one, checkpoints reload
 through the Auto classes, and the number of loops can change at test time."""
 
+import pandas as pd
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, GPT2LMHeadModel
 
+from grokstudy import models
 from grokstudy.data import store
 from grokstudy.models.gpt2 import gpt2_config
 from grokstudy.models.interface import _hidden, _hooks
@@ -110,3 +112,60 @@ def test_one_layer_looped_four_times_costs_what_four_layers_cost():
     looped = {"d_model": 128, "layers_per_loop": 1, "recurrence": 4}
     assert ARCH.block_applications_cost(looped) == GPT2().block_applications_cost(vanilla)
     assert ARCH.trunk_parameters(looped) * 4 == GPT2().trunk_parameters(vanilla)
+
+
+def test_load_model_registers_the_looped_classes_from_the_checkpoint_alone(tokenizer, tmp_path):
+    model = _randomized(models.build_model({**LOOPED, "arch": "looped_gpt2"}, tokenizer, seed=0))
+    model.save_pretrained(tmp_path)
+    reloaded = models.load_model(tmp_path).eval()
+    assert models.architecture_of(reloaded).name == "looped_gpt2"
+    ids = _ids(tokenizer)
+    with torch.no_grad():
+        assert torch.equal(reloaded(input_ids=ids).logits, model(input_ids=ids).logits)
+
+
+def test_test_time_recurrence_changes_the_loops_inside_the_block_only(tokenizer):
+    model = _randomized(ARCH.build(LOOPED, tokenizer))
+    ids = _ids(tokenizer)
+    with torch.no_grad():
+        trained = model(input_ids=ids).logits
+        with models.test_time_recurrence(model, 5):
+            assert models.recurrence(model) == 5
+            assert len(models.residual_states(model, ids)[0]) == 1 + 5 * LOOPED["layers_per_loop"]
+            five = model(input_ids=ids).logits
+        assert models.recurrence(model) == LOOPED["recurrence"]
+        assert torch.equal(model(input_ids=ids, recurrence=5).logits, five)
+        assert torch.equal(model(input_ids=ids).logits, trained)
+
+
+def test_a_model_that_does_not_loop_refuses_a_test_time_recurrence(tokenizer):
+    gpt2 = models.build_model({**LOOPED, "arch": "gpt2", "layers": 2}, tokenizer, seed=0)
+    with pytest.raises(ValueError, match="does not loop"), models.test_time_recurrence(gpt2, 2):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("depth", "per_loop", "loop"), [(0, 2, 0), (1, 2, 1), (2, 2, 1), (3, 2, 2), (6, 2, 3), (4, 4, 1)]
+)
+def test_each_depth_belongs_to_its_loop(depth, per_loop, loop):
+    assert models.iteration_of(depth, per_loop) == loop
+
+
+def test_the_recurrence_sweep_reports_every_loop_count_and_the_drop_from_the_peak(tokenizer, composition_dir):
+    from grokstudy.analyses import recurrence_sweep
+    from grokstudy.analyses.runner import Job
+
+    model = _randomized(ARCH.build(LOOPED, tokenizer))
+    job = Job("run", "composition", composition_dir, {"bootstrap_resamples": 50, "confidence": 0.9}, "cpu", tokenizer)
+    rows = pd.DataFrame(
+        recurrence_sweep.per_checkpoint(model, 7, job, recurrence_sweep.prepare(job))["recurrence_sweep"]
+    )
+    assert set(rows["recurrence"]) == set(range(1, 3 * LOOPED["recurrence"] + 1))
+    assert set(rows["split"]) == {"train_inferred", "test_inferred_id", "test_inferred_ood"}
+    for _, split in rows.groupby("split"):
+        peak = split.loc[split["margin"].idxmax()]
+        assert (split["peak_recurrence"] == peak["recurrence"]).all()
+        assert peak["drop_from_peak"] == pytest.approx(0.0, abs=1e-6)
+        assert (split["drop_from_peak"] >= -1e-6).all()  # a mean difference from the highest mean
+        assert (split["accuracy"] == split["correct"] / split["n"]).all()
+    assert models.recurrence(model) == LOOPED["recurrence"]  # the sweep leaves the model as it was

@@ -260,3 +260,23 @@ def test_an_untied_head_trains_resumes_and_reloads_as_its_own_tensor(composition
     ids = torch.tensor([tokenizer("<e_1> <r_2> <r_3>")["input_ids"]])
     with torch.no_grad():
         torch.testing.assert_close(layer_logits(model, ids, position=2)[-1], model(input_ids=ids).logits[:, 2])
+
+
+def test_a_looped_model_trains_and_resumes_to_identical_numbers_and_weights(composition_dir, tmp_path):
+    looped = {k: v for k, v in TINY_MODEL.items() if k != "layers"} | {
+        "arch": "looped_gpt2",
+        "layers_per_loop": 1,
+        "recurrence": 2,
+    }
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train_run(TINY_RUN, looped, composition_dir, whole, device="cpu", progress=False)
+    first = train_run(TINY_RUN, looped, composition_dir, parts, device="cpu", progress=False, stop_after_step=25)
+    resumed = train_run(TINY_RUN, looped, composition_dir, parts, device="cpu", progress=False)
+    assert resumed["resumed_from_step"] == first["interrupted_at"]
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(parts / "metrics.parquet"), pd.read_parquet(whole / "metrics.parquet")
+    )
+    last = CheckpointStore(whole / "checkpoints").complete_steps()[-1]
+    a, b = (load_file(root / "checkpoints" / f"step_{last:08d}" / "model.safetensors") for root in (whole, parts))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((whole / "checkpoints" / f"step_{last:08d}" / "config.json").read_text())["recurrence"] == 2

@@ -106,8 +106,15 @@ def digest(entries: tuple[str, ...] | list[str], root: Path = ROOT) -> str:
 
 
 # The entry modules of each workflow stage; the analyses name theirs in grokstudy.analyses.registry.
+# A job that builds or loads a model adds the module of the architecture its model spec names
+# (grokstudy.models.architecture_module), which the model interface imports by name.
 DATA = ("grokstudy.data.store",)
 TRAINING = ("grokstudy.training.loop",)
 CURVE_FIGURES = ("grokstudy.figures.draw",)
 CLAIMS = ("grokstudy.claims",)
 REPORT = ("grokstudy.report",)
+
+
+def training(architecture_module: str) -> tuple[str, ...]:
+    """The entry modules of a training job: the loop and the run's architecture."""
+    return (*TRAINING, architecture_module)

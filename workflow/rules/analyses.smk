@@ -15,7 +15,7 @@ for analysis in ANALYSES:
         output:
             [table_file("{run}", table) for table in analysis.tables],
         params:
-            code=code("grokstudy.analyses.runner", analysis.module),
+            code=analysis_code(analysis.module)["run"],
             module=analysis.module,
             tables=" ".join(analysis.tables),
             settings=as_json(registry.settings_of(STUDY["probes"], analysis.settings)),
@@ -50,7 +50,7 @@ for analysis in ANALYSES:
             output:
                 [null_file("{nulls}", table) for table in analysis.null_tables],
             params:
-                code=code("grokstudy.analyses.runner", analysis.module),
+                code=analysis_code(analysis.module)["nulls"],
                 module=analysis.module,
                 tables=" ".join(analysis.null_tables),
                 settings=as_json(registry.settings_of(STUDY["probes"], analysis.null_module_settings)),

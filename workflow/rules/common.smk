@@ -1,9 +1,10 @@
 # Shared definitions: the validated preset, result paths, each job's settings and source files.
+import functools
 import json
 import os
 import sys
 
-from grokstudy import cluster, code_digest
+from grokstudy import cluster, code_digest, models
 from grokstudy import config as study_config
 from grokstudy.analyses import registry
 from grokstudy.config import job_settings
@@ -24,15 +25,33 @@ ENV = "../../envs/grokstudy.yaml"
 FIGURE_FORMATS = ["png", "pdf", "csv"]
 
 
+@functools.cache
 def code(*entries):
     """The digest of the code a job runs (grokstudy.code_digest): a param, so only an edit that
     changes what its modules compute reruns it, never a comment, a docstring or another stage."""
     return code_digest.digest(entries, root=CODE_ROOT)
 
 
+def architecture_of_model(name):
+    """The module of a preset model's architecture: the jobs that build or load it run it."""
+    return models.architecture_module(STUDY["models"][name])
+
+
+def train_code(run):
+    return code(*code_digest.training(architecture_of_model(STUDY["runs"][run]["model"])))
+
+
+def analysis_code(module):
+    """The code digest of an analysis's jobs: per run, or per null set (dataset+model)."""
+    entries = ("grokstudy.analyses.runner", module)
+    return {
+        "run": lambda w: code(*entries, architecture_of_model(STUDY["runs"][w.run]["model"])),
+        "nulls": lambda w: code(*entries, architecture_of_model(NULL_SETS[w.nulls][1])),
+    }
+
+
 CODE_ROOT = Path(workflow.basedir) / "src" / "grokstudy"
 DATA_CODE = code(*code_digest.DATA)
-TRAIN_CODE = code(*code_digest.TRAINING)
 CURVE_FIGURE_CODE = code(*code_digest.CURVE_FIGURES)
 CLAIMS_CODE = code(*code_digest.CLAIMS)
 REPORT_CODE = code(*code_digest.REPORT)
@@ -78,7 +97,9 @@ def probe_request(attempt=1):
 
 # The analyses of this preset: a registry row applies to the runs of its tasks.
 def applies(analysis, run):
-    return registry.applies(analysis, run_task(run), STUDY["runs"][run].get("training_facts", "all"))
+    spec = STUDY["runs"][run]
+    arch = STUDY["models"][spec["model"]].get("arch", models.DEFAULT_ARCH)
+    return registry.applies(analysis, run_task(run), spec.get("training_facts", "all"), arch)
 
 
 ANALYSES = [a for a in registry.ANALYSES if any(applies(a, r) for r in STUDY["probes"]["runs"])]

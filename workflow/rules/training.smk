@@ -11,7 +11,7 @@ rule train:
         predictions=f"{RESULTS}/runs/{{run}}/predictions.parquet",
         summary=f"{RESULTS}/runs/{{run}}/run.json",
     params:
-        code=TRAIN_CODE,
+        code=lambda w: train_code(w.run),
         run=settings(job_settings.training, "run"),
         model=settings(job_settings.model, "run"),
         data_dir=lambda w: dataset_dir(w.run),

@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
 from grokstudy import provenance, results
 from grokstudy.artifacts.recovery import checkpoint_way_out, way_out
 from grokstudy.data import store
 from grokstudy.errors import CorruptArtifactError
-from grokstudy.models import build_model
+from grokstudy.models import build_model, load_model
 from grokstudy.training.checkpoints import CheckpointStore, verify
 from grokstudy.training.device import resolve_device
 
@@ -58,7 +58,7 @@ def checkpoint_models(checkpoint_dir: Path, device: torch.device, label: str) ->
     """(step, model) for every checkpoint, verified first, each reloaded with plain transformers."""
     checkpoints = CheckpointStore(checkpoint_dir)
     for step in tqdm(verified_steps(checkpoints), desc=label, mininterval=5):
-        model = AutoModelForCausalLM.from_pretrained(checkpoints.path(step), dtype=torch.float32)
+        model = load_model(checkpoints.path(step), dtype=torch.float32)
         yield step, fp32_eval_on(model, device)
 
 

@@ -1,5 +1,6 @@
 """Checks across sections of a typed preset: references resolve, worlds are possible."""
 
+from grokstudy import models
 from grokstudy.config.model import CURVE_FIGURES, CompositionDataset, Preset
 from grokstudy.config.replicates import longest_suffix
 from grokstudy.data.specs import ComparisonSpec, CompositionSpec, comparison_phi_max, composition_phi_max
@@ -160,7 +161,28 @@ def _run_references(preset: Preset) -> list[tuple[str, list[str]]]:
         if getattr(preset.claims, key) is not None:
             references.append((f"claims.{key}", [getattr(preset.claims, key)]))
     references.append(("claims.control_sensitivity_runs", list(preset.claims.control_sensitivity_runs)))
+    if preset.claims.recurrent is not None:
+        references.append(("claims.recurrent.looped_run", [preset.claims.recurrent.looped_run]))
+        references.append(("claims.recurrent.vanilla_runs", list(preset.claims.recurrent.vanilla_runs)))
     return references
+
+
+def _check_recurrent_claims(preset: Preset) -> None:
+    """R1-R5 read a probed looped run; R2 pairs it with vanilla runs on the same OOD items."""
+    settings = preset.claims.recurrent
+    if settings is None:
+        return
+    looped = settings.looped_run
+    if preset.models[preset.runs[looped].model].arch != "looped_gpt2":
+        raise ConfigError("claims.recurrent.looped_run", f"{looped!r} does not loop; allowed: a looped_gpt2 run")
+    if looped not in preset.probes.runs:
+        raise ConfigError("claims.recurrent.looped_run", f"{looped!r} is not probed; allowed: a run in probes.runs")
+    for vanilla in settings.vanilla_runs:
+        if preset.runs[vanilla].dataset != preset.runs[looped].dataset:
+            raise ConfigError(
+                "claims.recurrent.vanilla_runs",
+                f"{vanilla!r} is trained on another dataset; allowed: runs on {preset.runs[looped].dataset!r}",
+            )
 
 
 def _check_references(preset: Preset) -> None:
@@ -175,15 +197,31 @@ def _check_references(preset: Preset) -> None:
         raise ConfigError("probes.null_seeds", f"{preset.probes.null_seeds} repeats a seed; allowed: distinct seeds")
 
 
+def _check_model(key: str, model) -> None:
+    """Each architecture's own depth keys are required, another architecture's are refused."""
+    if model.d_model % model.heads:
+        raise ConfigError(f"{key}.heads", f"{model.heads} does not divide d_model={model.d_model}")
+    needed = models.architecture({"arch": model.arch}).depth_keys
+    every = {field for arch in models.ARCHITECTURE_MODULES for field in models.architecture({"arch": arch}).depth_keys}
+    for field in sorted(every):
+        given = getattr(model, field) is not None
+        if field in needed and not given:
+            raise ConfigError(f"{key}.{field}", f"missing; allowed: an integer, required by arch {model.arch}")
+        if field not in needed and given:
+            raise ConfigError(
+                f"{key}.{field}", f"not used by arch {model.arch}; allowed keys for its depth: {', '.join(needed)}"
+            )
+
+
 def check(preset: Preset) -> None:
     """Raise a ConfigError for the first cross-section problem."""
     for name, ds in preset.datasets.items():
         _check_dataset(f"datasets.{name}", ds)
     for name, model in preset.models.items():
-        if model.d_model % model.heads:
-            raise ConfigError(f"models.{name}.heads", f"{model.heads} does not divide d_model={model.d_model}")
+        _check_model(f"models.{name}", model)
     _check_seeds(preset)
     _check_runs(preset)
     _check_references(preset)
     _check_claim_runs(preset)
+    _check_recurrent_claims(preset)
     _check_contrasts(preset)

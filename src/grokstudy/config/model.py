@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from grokstudy.models import ARCHITECTURES, DEFAULT_ARCH
+from grokstudy.models import ARCHITECTURE_MODULES, DEFAULT_ARCH
 
 # Names become directory names under results/<preset>/: no separators, no leading dot (so
 # neither "." nor ".."), no whitespace or newline.
@@ -58,6 +58,13 @@ class CompositionDataset(DatasetFields):
     out_degree: Annotated[
         int, Field(ge=1, le=100_000, description="distinct relations per head entity, at most relations")
     ]
+    inferred_labels: Annotated[
+        Literal["shuffled"] | None,
+        Field(
+            description="shuffled: the training two-hop facts' tails are permuted among themselves (a control with "
+            "nothing to generalize); leave out for true labels"
+        ),
+    ] = None
 
 
 class ComparisonDataset(DatasetFields):
@@ -72,11 +79,20 @@ Dataset = Annotated[CompositionDataset | ComparisonDataset, Field(discriminator=
 
 class ModelSpec(Section):
     arch: Annotated[
-        Literal[tuple(ARCHITECTURES)],
-        Field(description="the architecture (grokstudy.models): gpt2 is transformers' GPT2LMHeadModel"),
+        Literal[tuple(ARCHITECTURE_MODULES)],
+        Field(
+            description="the architecture (grokstudy.models): gpt2 is transformers' GPT2LMHeadModel; looped_gpt2 "
+            "applies its layers_per_loop GPT-2 blocks recurrence times (recurrent depth)"
+        ),
     ] = DEFAULT_ARCH
     d_model: Annotated[int, Field(ge=2, le=16384)]
-    layers: Annotated[int, Field(ge=1, le=128)]
+    layers: Annotated[int | None, Field(ge=1, le=128, description="GPT-2 blocks (gpt2 only)")] = None
+    layers_per_loop: Annotated[
+        int | None, Field(ge=1, le=128, description="distinct blocks of one loop (looped_gpt2 only)")
+    ] = None
+    recurrence: Annotated[
+        int | None, Field(ge=1, le=64, description="loops of the blocks in training (looped_gpt2 only)")
+    ] = None
     heads: Annotated[int, Field(ge=1, le=256, description="attention heads; must divide d_model")]
     dropout: Annotated[float, Field(ge=0, le=0.9)]
     mlp_ratio: Annotated[int, Field(ge=1, le=16)] = 4
@@ -178,6 +194,27 @@ class FigureSettings(Section):
     dpi: Annotated[int, Field(ge=50, le=600)]
 
 
+class RecurrentClaimSettings(Section):
+    """Criteria of R1-R5 (docs/recurrent.md): fixed from "Loop, Think, & Generalize", not from our runs."""
+
+    looped_run: Annotated[Name, Field(description="the looped arm R1 and R3-R5 read (its base name)")]
+    vanilla_runs: Annotated[
+        list[Name], Field(min_length=1, description="R2: the equal-FLOPs vanilla arms, on the looped arm's dataset")
+    ]
+    ood_epochs: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=1_000_000,
+            description="epochs the paper's looped model needed to compose OOD (R = 4: about 2000): a run "
+            "stopped earlier with OOD at its baseline is censored, not failed",
+        ),
+    ] = 2000.0
+    stage_gap_evaluations: Annotated[
+        int, Field(ge=1, le=1000, description="R3: evaluations between ID generalizing and OOD rising, at least")
+    ] = 2
+
+
 class ClaimSettings(Section):
     """Criteria of the claims (docs/study.md §4): fixed from the paper's statements, not from our runs."""
 
@@ -215,6 +252,10 @@ class ClaimSettings(Section):
             "control_run (a sensitivity table; the verdict reads control_run)"
         ),
     ] = []
+    recurrent: Annotated[
+        RecurrentClaimSettings | None,
+        Field(description="the recurrent-depth claims R1-R5; a preset with them is tested on R1-R5 only"),
+    ] = None
     control_run: Annotated[
         Name | None,
         Field(

@@ -4,6 +4,9 @@ Each head has `out_degree` distinct relations with uniform tails. A random
 fraction of atomic facts is OOD: those facts are trained only as atomic facts.
 Two-hop facts with both hops ID are training candidates (a small fraction is
 held out as ID test); both hops OOD form the OOD test; mixed ones are dropped.
+With inferred_labels "shuffled" the training two-hop facts' tails are permuted
+among themselves (train_inferred evaluates those labels; the test splits keep the
+true ones): a model can memorize them but has no rule to learn.
 """
 
 from dataclasses import dataclass
@@ -15,6 +18,9 @@ from grokstudy.data import tokens
 from grokstudy.data.dataset import Dataset, sample_rows
 from grokstudy.data.specs import ATOMIC, INFERRED, CompositionSpec
 from grokstudy.errors import ConfigError
+
+# Second word of the seed of the label-shuffling stream, apart from the world's own stream.
+SHUFFLE_STREAM = 1
 
 
 @dataclass
@@ -57,9 +63,13 @@ def _atomic_frame(facts: AtomicFacts, index: np.ndarray) -> pd.DataFrame:
     )
 
 
-def _two_hop_frame(facts: AtomicFacts, first: np.ndarray, second: np.ndarray) -> pd.DataFrame:
+def _two_hop_frame(
+    facts: AtomicFacts, first: np.ndarray, second: np.ndarray, tails: np.ndarray | None = None
+) -> pd.DataFrame:
+    """The two-hop facts (first[i], second[i]); `tails` replaces their true tails when given."""
     h, r1, b = facts.heads[first], facts.relations[first], facts.tails[first]
-    r2, t = facts.relations[second], facts.tails[second]
+    r2 = facts.relations[second]
+    t = facts.tails[second] if tails is None else tails
     return pd.DataFrame(
         {
             "prompt": [
@@ -71,6 +81,21 @@ def _two_hop_frame(facts: AtomicFacts, first: np.ndarray, second: np.ndarray) ->
             "bridge": [tokens.entity(x) for x in b],
         }
     )
+
+
+def _training_two_hop(spec: CompositionSpec, facts: AtomicFacts, first: np.ndarray, second: np.ndarray):
+    """The training two-hop facts, their tails permuted among themselves when spec asks for shuffled labels.
+
+    The permutation draws from its own stream seeded by (seed, SHUFFLE_STREAM), so the world's
+    stream, and with it every other fact and split, is the one the unshuffled world draws.
+    """
+    if spec.inferred_labels is None:
+        return _two_hop_frame(facts, first, second)
+    if spec.inferred_labels != "shuffled":
+        raise ConfigError("inferred_labels", f"{spec.inferred_labels!r}; allowed: 'shuffled' or left out")
+    tails = facts.tails[second]
+    permuted = tails[np.random.default_rng([spec.seed, SHUFFLE_STREAM]).permutation(len(tails))]
+    return _two_hop_frame(facts, first, second, permuted)
 
 
 def generate(spec: CompositionSpec) -> Dataset:
@@ -98,7 +123,7 @@ def generate(spec: CompositionSpec) -> Dataset:
     train_inferred = np.sort(rng.choice(candidates, size=n_inferred, replace=False))
 
     atomic = _atomic_frame(facts, np.arange(len(facts.heads)))
-    inferred_train = _two_hop_frame(facts, first[train_inferred], second[train_inferred])
+    inferred_train = _training_two_hop(spec, facts, first[train_inferred], second[train_inferred])
     train = pd.concat([atomic, inferred_train], ignore_index=True)
 
     limit = spec.max_eval_items

@@ -22,6 +22,8 @@ class CompositionSpec:
     phi: float
     max_eval_items: int
     seed: int
+    # "shuffled": the training two-hop facts' tails are permuted among themselves; None: true labels.
+    inferred_labels: str | None = None
 
 
 @dataclass(frozen=True)

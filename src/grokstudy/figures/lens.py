@@ -21,6 +21,81 @@ def lens_table(lens: pd.DataFrame, nulls: pd.DataFrame) -> pd.DataFrame:
     return data.assign(site=data["target"] + " at " + data["position"])
 
 
+def _layer_heatmap(ax, site: pd.DataFrame, split: str, value: str, value_label: str, value_range, title: str):
+    """The trained run's `value` on `split`, layer x checkpoint step, top layer first."""
+    trained = site[site["network"].isin(["trained", "step0"]) & (site["split"] == split)]
+    grid = trained.pivot_table(index="layer", columns="step", values=value).sort_index(ascending=False)
+    sns.heatmap(
+        grid,
+        ax=ax,
+        vmin=value_range[0],
+        vmax=value_range[1],
+        cmap="viridis",
+        cbar_kws={"label": value_label},
+    )
+    ax.set(title=f"{title} ({split}), trained", xlabel="checkpoint step", ylabel="layer")
+
+
+def _plot_final_checkpoint(ax, site: pd.DataFrame, value: str, final_step):
+    """One line per split: the trained run at its last step, with its confidence interval."""
+    final = site[(site["network"] == "trained") & (site["step"] == final_step)]
+    for name, frame in final.groupby("split", sort=False):
+        ax.errorbar(
+            frame["layer"],
+            frame[value],
+            yerr=[frame[value] - frame["ci_low"], frame["ci_high"] - frame[value]],
+            marker="o",
+            capsize=3,
+            label=f"trained @ {final_step}: {name}",
+        )
+
+
+def _plot_nulls(ax, site: pd.DataFrame, value: str, null_split: str):
+    """Per null network, the mean over its seeds and the widest interval any of them reached."""
+    for network, (marker, colour) in NULL_STYLES.items():
+        null = site[(site["network"] == network) & (site["split"] == null_split)]
+        if null.empty:
+            continue
+        spread = null.groupby("layer").agg(mid=(value, "mean"), low=("ci_low", "min"), high=("ci_high", "max"))
+        ax.errorbar(
+            spread.index,
+            spread["mid"],
+            yerr=[spread["mid"] - spread["low"], spread["high"] - spread["mid"]],
+            marker=marker,
+            linestyle="--",
+            capsize=3,
+            color=colour,
+            label=f"{NETWORK_LABELS[network]}: {null_split}",
+        )
+
+
+def _final_vs_nulls(
+    ax,
+    site: pd.DataFrame,
+    final_step,
+    value: str,
+    value_label: str,
+    null_split: str,
+    value_range,
+    chance: str | None,
+    legend_loc: str,
+    title: str,
+):
+    """The bottom row: the final checkpoint per layer next to the nulls, and chance where it is known."""
+    _plot_final_checkpoint(ax, site, value, final_step)
+    _plot_nulls(ax, site, value, null_split)
+    if chance:
+        ax.axhline(site[chance].iloc[0], color="red", linestyle=":", label="chance (analytic)")
+    ax.set(
+        xlabel="layer (0 = embeddings)",
+        ylabel=value_label,
+        ylim=(value_range[0], value_range[1] + 0.02),
+        xticks=np.arange(site["layer"].max() + 1),
+        title=f"{title}: final checkpoint vs nulls ({round(100 * site['confidence'].iloc[0])}% bootstrap CI)",
+    )
+    ax.legend(fontsize=7, loc=legend_loc)
+
+
 def layer_figure(
     data: pd.DataFrame,
     value: str,
@@ -40,58 +115,12 @@ def layer_figure(
     final_step = data.loc[data["network"] == "trained", "step"].max()
     for col, position in enumerate(sites):
         site = data[data["site"] == position]
+        title = site_title(position, site)
         for row, split in enumerate(heatmap_splits):
-            trained = site[site["network"].isin(["trained", "step0"]) & (site["split"] == split)]
-            grid = trained.pivot_table(index="layer", columns="step", values=value).sort_index(ascending=False)
-            sns.heatmap(
-                grid,
-                ax=axes[row][col],
-                vmin=value_range[0],
-                vmax=value_range[1],
-                cmap="viridis",
-                cbar_kws={"label": value_label},
-            )
-            axes[row][col].set(
-                title=f"{site_title(position, site)} ({split}), trained", xlabel="checkpoint step", ylabel="layer"
-            )
-
-        ax = axes[-1][col]
-        final = site[(site["network"] == "trained") & (site["step"] == final_step)]
-        for name, frame in final.groupby("split", sort=False):
-            ax.errorbar(
-                frame["layer"],
-                frame[value],
-                yerr=[frame[value] - frame["ci_low"], frame["ci_high"] - frame[value]],
-                marker="o",
-                capsize=3,
-                label=f"trained @ {final_step}: {name}",
-            )
-        for network, (marker, colour) in NULL_STYLES.items():
-            null = site[(site["network"] == network) & (site["split"] == null_split)]
-            if null.empty:
-                continue
-            spread = null.groupby("layer").agg(mid=(value, "mean"), low=("ci_low", "min"), high=("ci_high", "max"))
-            ax.errorbar(
-                spread.index,
-                spread["mid"],
-                yerr=[spread["mid"] - spread["low"], spread["high"] - spread["mid"]],
-                marker=marker,
-                linestyle="--",
-                capsize=3,
-                color=colour,
-                label=f"{NETWORK_LABELS[network]}: {null_split}",
-            )
-        if chance:
-            ax.axhline(site[chance].iloc[0], color="red", linestyle=":", label="chance (analytic)")
-        ax.set(
-            xlabel="layer (0 = embeddings)",
-            ylabel=value_label,
-            ylim=(value_range[0], value_range[1] + 0.02),
-            xticks=np.arange(site["layer"].max() + 1),
-            title=f"{site_title(position, site)}: final checkpoint vs nulls "
-            f"({round(100 * site['confidence'].iloc[0])}% bootstrap CI)",
+            _layer_heatmap(axes[row][col], site, split, value, value_label, value_range, title)
+        _final_vs_nulls(
+            axes[-1][col], site, final_step, value, value_label, null_split, value_range, chance, legend_loc, title
         )
-        ax.legend(fontsize=7, loc=legend_loc)
     fig.tight_layout()
     return fig
 
@@ -121,8 +150,13 @@ def causal_tracing(data: pd.DataFrame):
 
 
 def logit_lens_figure(tables: dict[str, pd.DataFrame]):
-    """A run's lens next to its nulls: (figure, the data behind it)."""
+    """A run's lens next to its nulls: (figure, the data behind it). A model that loops gets the lens
+    per loop on ID and OOD queries instead (grokstudy.figures.recurrent)."""
     data = lens_table(tables["logit_lens"], tables["null_logit_lens"])
+    if "iteration" in data.columns and data["iteration"].max() > 1:
+        from grokstudy.figures.recurrent import iteration_lens
+
+        return iteration_lens(data), data
     return logit_lens(data), data
 
 

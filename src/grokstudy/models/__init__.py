@@ -1,20 +1,27 @@
 """The model interface: every probe, the optimizer, the cluster estimates and the benchmark use
-only these functions. An architecture is one module plus its row in ARCHITECTURES.
+only these functions. An architecture is one module of this package that defines ARCHITECTURE,
+plus its row in ARCHITECTURE_MODULES; the module is imported when a spec or a checkpoint names it.
 
-Checkpoints reload with `AutoModelForCausalLM.from_pretrained`; an architecture that transformers
-does not know registers its config and model with the Auto classes when its module is imported.
+A job imports only the architecture its model spec names, so a job's code digest covers that
+architecture alone: adding or editing one architecture reruns no job of another.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grokstudy.models.gpt2 import GPT2
 from grokstudy.models.interface import Architecture, Site, _hidden, _hooks, _with_hidden
 
-ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (GPT2(),)}
+# `arch` name (also the transformers model_type of its checkpoints) -> the module defining ARCHITECTURE
+ARCHITECTURE_MODULES = {
+    "gpt2": "grokstudy.models.gpt2",
+    "looped_gpt2": "grokstudy.models.looped_gpt2",
+}
 DEFAULT_ARCH = "gpt2"
 
 if TYPE_CHECKING:  # torch and transformers load on first use: the Snakefile imports this package
@@ -22,10 +29,11 @@ if TYPE_CHECKING:  # torch and transformers load on first use: the Snakefile imp
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 __all__ = [
-    "ARCHITECTURES",
+    "ARCHITECTURE_MODULES",
     "Architecture",
     "Site",
     "architecture",
+    "architecture_module",
     "architecture_of",
     "block_modules",
     "build_model",
@@ -33,28 +41,48 @@ __all__ = [
     "embedding_parameters",
     "final_norm",
     "forward_cost",
+    "iteration_of",
+    "load_model",
     "parameter_groups",
     "patched_state",
+    "recurrence",
     "residual_states",
+    "test_time_recurrence",
     "trunk_parameters",
     "unembedding",
 ]
 
 
-def architecture(spec: dict) -> Architecture:
-    """The architecture a typed model spec names (`arch`, GPT-2 when absent)."""
+def architecture_module(spec: dict) -> str:
+    """The module of the architecture a typed model spec names (`arch`, GPT-2 when absent)."""
     name = spec.get("arch", DEFAULT_ARCH)
-    if name not in ARCHITECTURES:
-        raise ValueError(f"model arch {name!r} is not one of {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[name]
+    if name not in ARCHITECTURE_MODULES:
+        raise ValueError(f"model arch {name!r} is not one of {sorted(ARCHITECTURE_MODULES)}")
+    return ARCHITECTURE_MODULES[name]
+
+
+def architecture(spec: dict) -> Architecture:
+    return importlib.import_module(architecture_module(spec)).ARCHITECTURE
 
 
 def architecture_of(model: PreTrainedModel) -> Architecture:
     """The architecture of a built or reloaded model, recognized by its config's model_type."""
-    for arch in ARCHITECTURES.values():
-        if arch.model_type == model.config.model_type:
-            return arch
-    raise ValueError(f"no architecture is registered for model_type {model.config.model_type!r}")
+    model_type = model.config.model_type
+    if model_type not in ARCHITECTURE_MODULES:
+        raise ValueError(f"no architecture is registered for model_type {model_type!r}")
+    return architecture({"arch": model_type})
+
+
+def load_model(path: str | Path, **options) -> PreTrainedModel:
+    """A saved checkpoint through `AutoModelForCausalLM.from_pretrained`, after its architecture
+    (named by the model_type in its config.json) has registered its classes with transformers."""
+    from transformers import AutoModelForCausalLM
+
+    model_type = json.loads((Path(path) / "config.json").read_text())["model_type"]
+    if model_type not in ARCHITECTURE_MODULES:
+        raise ValueError(f"{path}: no architecture is registered for model_type {model_type!r}")
+    architecture({"arch": model_type}).register_classes()
+    return AutoModelForCausalLM.from_pretrained(path, **options)
 
 
 def build_model(spec: dict, tokenizer: PreTrainedTokenizerFast, seed: int) -> PreTrainedModel:
@@ -142,3 +170,32 @@ def trunk_parameters(spec: dict) -> int:
 def forward_cost(spec: dict) -> int:
     """Relative cost of one token's forward pass, from the spec alone: block applications x d_model^2."""
     return architecture(spec).block_applications_cost(spec)
+
+
+def recurrence(model: PreTrainedModel) -> int:
+    """How many times the model applies its blocks: its training recurrence, 1 for a model that does not loop."""
+    return getattr(model.config, "recurrence", 1)
+
+
+@contextmanager
+def test_time_recurrence(model: PreTrainedModel, loops: int) -> Iterator[None]:
+    """Inside the block a looped model applies its blocks `loops` times (its residual sites follow)."""
+    if not hasattr(model.config, "recurrence"):
+        raise ValueError(f"model_type {model.config.model_type!r} does not loop; only a looped model's loops vary")
+    trained = model.config.recurrence
+    model.config.recurrence = loops
+    try:
+        yield
+    finally:
+        model.config.recurrence = trained
+
+
+def iteration_of(depth_index: int, layers_per_loop: int) -> int:
+    """The loop a residual state belongs to: 0 for the embeddings, then 1 for the first
+    `layers_per_loop` block calls, 2 for the next, and so on (a model that does not loop: 1)."""
+    return -(-depth_index // layers_per_loop)
+
+
+def layers_per_loop(model: PreTrainedModel) -> int:
+    """Distinct blocks of a built or loaded model: one loop's depth."""
+    return len(block_modules(model))

@@ -36,11 +36,15 @@ def gpt2_config(spec: dict, tokenizer: PreTrainedTokenizerFast) -> GPT2Config:
 class GPT2:
     name = "gpt2"
     model_type = "gpt2"
+    depth_keys = ("layers",)  # the model spec keys that set its depth
 
     def build(self, spec: dict, tokenizer: PreTrainedTokenizerFast) -> GPT2LMHeadModel:
         from transformers import GPT2LMHeadModel
 
         return GPT2LMHeadModel(gpt2_config(spec, tokenizer))
+
+    def register_classes(self) -> None:
+        pass  # transformers knows GPT-2
 
     def depth(self, spec: dict) -> int:
         return spec["layers"]
@@ -63,3 +67,6 @@ class GPT2:
 
     def block_applications_cost(self, spec: dict) -> int:
         return spec["layers"] * spec["d_model"] ** 2
+
+
+ARCHITECTURE = GPT2()

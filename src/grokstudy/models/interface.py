@@ -33,8 +33,13 @@ class Architecture(Protocol):
 
     name: str
     model_type: str  # the transformers config's model_type, how a loaded checkpoint is recognized
+    depth_keys: tuple[str, ...]  # the model spec keys that set its depth (others' are refused)
 
     def build(self, spec: dict, tokenizer: PreTrainedTokenizerFast) -> PreTrainedModel: ...
+
+    def register_classes(self) -> None:
+        """Make its checkpoints loadable through transformers' Auto classes (before any load)."""
+        ...
 
     def depth(self, spec: dict) -> int:
         """Residual states after the embeddings: the number of block applications."""

@@ -1,9 +1,6 @@
 """The looped GPT-2 architecture (recurrent depth): `layers_per_loop` GPT-2 blocks applied
 `recurrence` times, so the residual stream passes depth = layers_per_loop x recurrence states
 after the embeddings, and state d belongs to loop ceil(d / layers_per_loop).
-
-Not yet in ARCHITECTURES: the typed model spec has no `layers_per_loop` or `recurrence` yet, and
-registering it changes the code every stage imports (docs/design.md, "Adding an architecture").
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ class LoopedGPT2(GPT2):
 
     name = "looped_gpt2"
     model_type = "looped_gpt2"
+    depth_keys = ("layers_per_loop", "recurrence")  # the model spec keys that set its depth
 
     def build(self, spec: dict, tokenizer: PreTrainedTokenizerFast) -> LoopedGPT2LMHeadModel:
         from grokstudy.models.looped_gpt2_modeling import LoopedGPT2Config, LoopedGPT2LMHeadModel
@@ -33,6 +31,9 @@ class LoopedGPT2(GPT2):
             one_loop.pop(key, None)
         config = LoopedGPT2Config(recurrence=spec["recurrence"], **one_loop)
         return LoopedGPT2LMHeadModel(config)
+
+    def register_classes(self) -> None:
+        import grokstudy.models.looped_gpt2_modeling  # noqa: F401  (its import registers the Auto classes)
 
     def depth(self, spec: dict) -> int:
         return spec["layers_per_loop"] * spec["recurrence"]
@@ -49,3 +50,6 @@ class LoopedGPT2(GPT2):
 
     def block_applications_cost(self, spec: dict) -> int:
         return self.depth(spec) * spec["d_model"] ** 2
+
+
+ARCHITECTURE = LoopedGPT2()

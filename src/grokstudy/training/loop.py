@@ -11,14 +11,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
 from grokstudy import code_digest, provenance, results
 from grokstudy.batching import EncodedSplit, encode
 from grokstudy.data import store
 from grokstudy.data.specs import ATOMIC
 from grokstudy.evaluation import evaluate_items
-from grokstudy.models import build_model
+from grokstudy.models import architecture_module, build_model, load_model
 from grokstudy.training import schedule
 from grokstudy.training.checkpoint_writer import BackgroundCheckpointWriter
 from grokstudy.training.checkpoints import CheckpointStore, load_optimizer_tensors, optimizer_tensors
@@ -37,7 +37,7 @@ def run_fingerprint(run_params: dict, model_params: dict, data_hashes: dict[str,
     """`data_hashes` are those of the dataset files as read (store.verify), never the manifest's word
     for them: a run on damaged data must not leave checkpoints that a repaired dataset resumes."""
     # An edit to the training code must not resume old checkpoints; a comment or docstring edit may.
-    code = code_digest.digest(code_digest.TRAINING)
+    code = code_digest.digest(code_digest.training(architecture_module(model_params)))
     return provenance.fingerprint(run_params, model_params, data_hashes, code)
 
 
@@ -116,7 +116,7 @@ def init_or_resume(
     if resumed_from is None:
         model = build_model(plan.model_params, plan.tokenizer, seed=plan.run_params["seed"])
     else:
-        model = AutoModelForCausalLM.from_pretrained(checkpoints.path(resumed_from), dtype=torch.float32)
+        model = load_model(checkpoints.path(resumed_from), dtype=torch.float32)
         checkpoints.load_resume_weights(resumed_from, model)  # the exact fp32 weights, not the half-precision copy
     model.to(dev).train()
     names = parameter_names(model)
