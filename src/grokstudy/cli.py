@@ -187,6 +187,7 @@ def claims_arguments(p):
     p.add_argument("--causal", type=Path, nargs="*", default=[], help="per-query causal tracing tables")
     p.add_argument("--lens-queries", type=Path, nargs="*", default=[], help="per-query logit-lens tables")
     p.add_argument("--predictions", type=Path, nargs="*", default=[], help="the runs' per-item test predictions")
+    p.add_argument("--sweep", type=Path, nargs="*", default=[], help="looped runs' test-time recurrence sweeps")
     p.add_argument(
         "--baselines", type=Path, nargs="+", required=True, help="the baselines.json of every dataset the runs use"
     )
@@ -197,7 +198,14 @@ def claims(args) -> None:
     from grokstudy import claims as study_claims
 
     table = study_claims.evaluate_files(
-        args.config, args.metrics, args.lens, args.causal, args.baselines, args.lens_queries, args.predictions
+        args.config,
+        args.metrics,
+        args.lens,
+        args.causal,
+        args.baselines,
+        args.lens_queries,
+        args.predictions,
+        args.sweep,
     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)

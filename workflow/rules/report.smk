@@ -10,6 +10,7 @@ rule claims:
         lens_queries=tables_of("logit_lens", "logit_lens_queries"),
         causal=tables_of("causal_tracing", "causal_tracing_queries"),
         baselines=baselines_of(STUDY["runs"]),
+        sweep=tables_of("recurrence_sweep", "recurrence_sweep"),
     output:
         CLAIMS,
     params:
@@ -23,7 +24,7 @@ rule claims:
     shell:
         "grokstudy claims --config {params.config:q} --metrics {input.metrics} --predictions {input.predictions}"
         " --lens {input.lens} {input.nulls} --lens-queries {input.lens_queries} --causal {input.causal}"
-        " --baselines {input.baselines} --out {output} > {log} 2>&1"
+        " --baselines {input.baselines} --sweep {input.sweep} --out {output} > {log} 2>&1"
 
 
 rule report:

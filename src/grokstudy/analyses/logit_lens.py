@@ -15,7 +15,7 @@ from grokstudy.analyses.queries import PROBE_SPLITS, candidate_tokens
 from grokstudy.analyses.runner import null_models
 from grokstudy.data import store
 from grokstudy.data.baselines import tail_counts
-from grokstudy.models import depth, final_norm, residual_states, unembedding
+from grokstudy.models import depth, final_norm, iteration_of, layers_per_loop, residual_states, unembedding
 from grokstudy.stats import bootstrap_mean_ci, chance_mrr
 
 
@@ -219,7 +219,9 @@ def _lens(model, job, prepared, **labels) -> tuple[list[dict], list[pd.DataFrame
         candidates = prepared["candidates"][site.name]
         queries = prepared["queries"][site.name]
         ranks = probe_model(model, job.tokenizer, queries, site, candidates)
-        rows += mrr_rows(ranks, site, chance_mrr(len(candidates)), job.settings, run=job.run, task=job.task, **labels)
+        chance = chance_mrr(len(candidates))
+        site_rows = mrr_rows(ranks, site, chance, job.settings, run=job.run, task=job.task, **labels)
+        rows += [{**row, "iteration": iteration_of(row["layer"], layers_per_loop(model))} for row in site_rows]
         if site.per_query and PER_QUERY_SPLIT in ranks:
             per_query.append(_per_query_rows(ranks[PER_QUERY_SPLIT], site, queries[PER_QUERY_SPLIT], **labels))
     return rows, per_query
@@ -239,7 +241,9 @@ def nulls(job, prepared) -> dict:
     rows = []
     for seed, model in null_models(job.model_spec, job.tokenizer, job.settings["null_seeds"], job.device):
         rows += _lens(model, job, prepared, network="random_init", seed=seed, step=0)[0]
+        per_loop = layers_per_loop(model)
     if job.task == "composition":
         labels = {"run": job.run, "task": job.task, "network": "relation_prior", "seed": -1, "step": 0}
-        rows += relation_prior_rows(job.data_dir, prepared["queries"], depth(job.model_spec), job.settings, **labels)
+        prior = relation_prior_rows(job.data_dir, prepared["queries"], depth(job.model_spec), job.settings, **labels)
+        rows += [{**row, "iteration": iteration_of(row["layer"], per_loop)} for row in prior]
     return {"null_logit_lens": rows}

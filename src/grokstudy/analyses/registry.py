@@ -26,6 +26,7 @@ class Analysis:
     null_settings: tuple[str, ...] = ()  # keys of `probes` the null job reads
     tasks: tuple[str, ...] = TASKS  # the tasks whose runs it applies to
     trained_on: tuple[str, ...] = ("all", "atomic")  # ...and the training facts of those runs
+    architectures: tuple[str, ...] | None = None  # ...and the model architectures (None: every one)
     reads_logged_metrics: bool = False  # the checkpoint job also reads the run's metrics.parquet
     figure: str | None = None  # "module:function" drawing one figure per run from the tables below
     figure_tables: tuple[str, ...] = ()  # what the figure reads: some of `tables` and `null_tables`
@@ -80,12 +81,28 @@ ANALYSES = (
         figure_tables=("weight_norms", "null_weight_norms"),
         caption="weight_norms",
     ),
+    Analysis(
+        "recurrence_sweep",
+        "grokstudy.analyses.recurrence_sweep",
+        tables=("recurrence_sweep",),
+        settings=("bootstrap_resamples", "confidence"),
+        tasks=("composition",),
+        trained_on=("all",),
+        architectures=("looped_gpt2",),
+        figure="grokstudy.figures.recurrent:recurrence_sweep_figure",
+        figure_tables=("recurrence_sweep",),
+        caption="recurrence_sweep",
+    ),
 )
 BY_NAME = {analysis.name: analysis for analysis in ANALYSES}
 
 
-def applies(analysis: Analysis, task: str, training_facts: str = "all") -> bool:
-    return task in analysis.tasks and training_facts in analysis.trained_on
+def applies(analysis: Analysis, task: str, training_facts: str = "all", architecture: str = "gpt2") -> bool:
+    return (
+        task in analysis.tasks
+        and training_facts in analysis.trained_on
+        and (analysis.architectures is None or architecture in analysis.architectures)
+    )
 
 
 def null_set(dataset: str, model: str) -> str:

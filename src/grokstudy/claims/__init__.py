@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from grokstudy.claims import criteria, mechanism
+from grokstudy.claims import criteria, mechanism, recurrent
 from grokstudy.claims.evidence import Evidence, replicates
 from grokstudy.claims.summary import summarize
 from grokstudy.data.store import read_baselines
 from grokstudy.results import read_metrics, read_predictions, read_tables
 
-__all__ = ["CLAIMS", "CRITERIA_VERSION", "evaluate", "evaluate_files"]
+__all__ = ["CLAIMS", "CRITERIA_VERSION", "RECURRENT_CLAIMS", "RECURRENT_CRITERIA_VERSION", "evaluate", "evaluate_files"]
 
 
 @dataclass(frozen=True)
@@ -150,11 +150,92 @@ CLAIMS = (
 # Bumped with every change of a criterion; docs/claims.md's changelog says what changed and why.
 CRITERIA_VERSION = "3 (2026-12-03)"
 
+# The recurrent-depth arm (claims.recurrent in a preset), from "Loop, Think, & Generalize"
+# (docs/recurrent.md). A preset with that section is tested on these instead of C1-C7: its looped
+# arms would fail C2 by design.
+RECURRENT_CLAIMS = (
+    Claim(
+        "R1",
+        "a looped transformer composes out of distribution",
+        "OOD ~0.75-0.8 for R >= 2 (R = 4 by ~2k epochs)",
+        lambda c: (
+            f"at the last evaluation ID >= {c['generalize_threshold']} and OOD's Wilson 95% lower bound above the "
+            "upper 95% bound of the relation-frequency baseline; a run stopped before "
+            f"{c['recurrent']['ood_epochs']:.0f} epochs with OOD below it is censored (inconclusive)"
+        ),
+        "the paper's headline: OOD two-hop facts need both hops held out, which a vanilla model never composes; "
+        "knowing r2's usual tail is what OOD scores without composing",
+        "OOD accuracy - baseline",
+        recurrent.composes_ood,
+    ),
+    Claim(
+        "R2",
+        "equal-FLOPs vanilla models do not: sharing the weights, not compute, is the cause",
+        "vanilla 4-layer and iso-FLOP 8-layer stay ~0 OOD",
+        lambda c: (
+            "no vanilla arm's OOD lower bound ever exceeds the baseline's upper bound, and looped minus vanilla on "
+            "the same OOD items has a paired 95% CI above 0; decided once R1 passes"
+        ),
+        "the equal-FLOPs vanilla arms are the paper's control for depth and compute; paired items remove item "
+        "difficulty",
+        "looped - vanilla OOD accuracy (paired)",
+        recurrent.sharing_is_the_cause,
+    ),
+    Claim(
+        "R3",
+        "OOD generalizes only after ID: three stages",
+        "memorization, then ID, then OOD (R = 4: ~90, ~330, ~1.5k epochs)",
+        lambda c: (
+            f"train >= {c['fit_threshold']} no later than ID >= {c['generalize_threshold']}, and OOD rises "
+            f"(lower bound above the baseline's upper bound) at least {c['recurrent']['stage_gap_evaluations']} "
+            "evaluations after ID, with ID still generalized; censored (inconclusive) while OOD has not risen"
+        ),
+        "the paper's three-stage grokking; OOD rising together with ID would be one stage, not three",
+        "steps from ID to OOD",
+        recurrent.ood_after_id,
+    ),
+    Claim(
+        "R4",
+        "the logit lens reads the bridge in loop 1 and the answer only after it, on OOD queries",
+        "bridge at depth 1-2, answer from depth 5 (first layer of loop 2) in L4R2",
+        lambda c: (
+            "last checkpoint, OOD queries, depth picked by the selection half within each range: the bridge at r1 "
+            "in loop 1, and the answer at r2 after loop 1, each with its test-half MRR CI above every null's "
+            "(random init, step 0, relation prior); the answer in loop 1 not above them"
+        ),
+        "the paper's per-iteration reading: loop 1 resolves the first hop, a later loop the second; the nulls "
+        "separate decoding from what an untrained network or r2's prior gives",
+        "OOD bridge MRR in loop 1",
+        recurrent.lens_per_loop,
+    ),
+    Claim(
+        "R5",
+        "test-time recurrence: accuracy peaks near the training recurrence, the margin falls beyond it",
+        "overthinking: the margin rises with loops, peaks, then falls; ID drops for r > R",
+        lambda c: (
+            f"last checkpoint run with r = 1..3R loops: ID >= {c['generalize_threshold']} at R, the highest ID "
+            "accuracy within one loop of R, and the ID margin at 3R below its peak (paired 95% CI above 0)"
+        ),
+        "the fixed-recurrence side of the paper's overthinking, measured without retraining",
+        "ID margin drop from its peak to 3R",
+        recurrent.overthinking,
+    ),
+)
+RECURRENT_CRITERIA_VERSION = "R1 (2026-12-07)"
+
+
+def claims_of(config: dict) -> tuple[tuple[Claim, ...], str]:
+    """The claims a preset is tested on, and their criteria version."""
+    if config["claims"].get("recurrent") is not None:
+        return RECURRENT_CLAIMS, RECURRENT_CRITERIA_VERSION
+    return CLAIMS, CRITERIA_VERSION
+
 
 def evaluate(evidence: Evidence) -> pd.DataFrame:
     reps = replicates(evidence.config)
+    claims, version = claims_of(evidence.config)
     rows = []
-    for claim in CLAIMS:
+    for claim in claims:
         outcomes = [(rep, claim.test(evidence, rep)) for rep in reps]
         summary = summarize(outcomes, claim.value_name)
         rows.append(
@@ -165,7 +246,7 @@ def evaluate(evidence: Evidence) -> pd.DataFrame:
                 "criterion": claim.criterion(evidence.criteria),
                 "rationale": claim.rationale,
                 **summary,
-                "criteria_version": CRITERIA_VERSION,
+                "criteria_version": version,
             }
         )
     return pd.DataFrame(rows)
@@ -179,6 +260,7 @@ def evaluate_files(
     baselines: list[Path],
     lens_queries: list[Path] = (),
     predictions: list[Path] = (),
+    sweep: list[Path] = (),
 ) -> pd.DataFrame:
     """`evaluate` on the workflow's tables, each verified as it is read. A baselines file is named by
     its dataset directory (DATA/<dataset>/baselines.json)."""
@@ -191,5 +273,6 @@ def evaluate_files(
             causal_queries=read_tables(causal) if causal else pd.DataFrame(),
             predictions=read_predictions(predictions),
             baselines={Path(path).parent.name: read_baselines(path) for path in baselines},
+            sweep=read_tables(sweep) if sweep else pd.DataFrame(),
         )
     )

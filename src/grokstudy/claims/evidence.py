@@ -39,6 +39,7 @@ class Evidence:
     causal_queries: pd.DataFrame = field(default_factory=pd.DataFrame)
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)  # per test item at every evaluation
     baselines: dict = field(default_factory=dict)  # dataset name -> its baselines.json
+    sweep: pd.DataFrame = field(default_factory=pd.DataFrame)  # looped runs' test-time recurrence sweeps
 
     @property
     def criteria(self) -> dict:
