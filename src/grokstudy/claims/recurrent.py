@@ -188,6 +188,8 @@ def overthinking(ev: Evidence, rep: Replicate) -> Outcome | None:
     if run is None or sweep.empty:
         return None
     rows = sweep[(sweep["run"] == run) & (sweep["split"] == ID)]
+    if rows.empty:
+        return None
     rows = rows[rows["step"] == rows["step"].max()].set_index("recurrence").sort_index()
     trained = int(rows["trained_recurrence"].iloc[0])
     near = rows.loc[[r for r in rows.index if abs(r - trained) <= 1], "accuracy"].max()
