@@ -235,18 +235,22 @@ def test_init_std_reaches_the_config_and_the_initial_weights(composition_dir):
     assert ratio.item() == pytest.approx(2.0, rel=0.1)
 
 
+def _whole_and_resumed(model: dict, composition_dir, tmp_path):
+    """The run trained in one go, and again interrupted at step 25 and resumed: the same metrics."""
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train_run(TINY_RUN, model, composition_dir, whole, device="cpu", progress=False)
+    first = train_run(TINY_RUN, model, composition_dir, parts, device="cpu", progress=False, stop_after_step=25)
+    resumed = train_run(TINY_RUN, model, composition_dir, parts, device="cpu", progress=False)
+    assert resumed["resumed_from_step"] == first["interrupted_at"]
+    metrics = [pd.read_parquet(root / "metrics.parquet") for root in (parts, whole)]
+    pd.testing.assert_frame_equal(*metrics)
+    return whole, parts
+
+
 def test_an_untied_head_trains_resumes_and_reloads_as_its_own_tensor(composition_dir, tmp_path):
     from grokstudy.analyses.logit_lens import layer_logits
 
-    untied = {**TINY_MODEL, "tie_embeddings": False}
-    whole, parts = tmp_path / "whole", tmp_path / "parts"
-    train_run(TINY_RUN, untied, composition_dir, whole, device="cpu", progress=False)
-    first = train_run(TINY_RUN, untied, composition_dir, parts, device="cpu", progress=False, stop_after_step=25)
-    resumed = train_run(TINY_RUN, untied, composition_dir, parts, device="cpu", progress=False)
-    assert resumed["resumed_from_step"] == first["interrupted_at"]
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(parts / "metrics.parquet"), pd.read_parquet(whole / "metrics.parquet")
-    )
+    whole, _ = _whole_and_resumed({**TINY_MODEL, "tie_embeddings": False}, composition_dir, tmp_path)
 
     store_ = CheckpointStore(whole / "checkpoints")
     path = store_.path(store_.complete_steps()[-1])
@@ -268,14 +272,7 @@ def test_a_looped_model_trains_and_resumes_to_identical_numbers_and_weights(comp
         "layers_per_loop": 1,
         "recurrence": 2,
     }
-    whole, parts = tmp_path / "whole", tmp_path / "parts"
-    train_run(TINY_RUN, looped, composition_dir, whole, device="cpu", progress=False)
-    first = train_run(TINY_RUN, looped, composition_dir, parts, device="cpu", progress=False, stop_after_step=25)
-    resumed = train_run(TINY_RUN, looped, composition_dir, parts, device="cpu", progress=False)
-    assert resumed["resumed_from_step"] == first["interrupted_at"]
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(parts / "metrics.parquet"), pd.read_parquet(whole / "metrics.parquet")
-    )
+    whole, parts = _whole_and_resumed(looped, composition_dir, tmp_path)
     last = CheckpointStore(whole / "checkpoints").complete_steps()[-1]
     a, b = (load_file(root / "checkpoints" / f"step_{last:08d}" / "model.safetensors") for root in (whole, parts))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
