@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
 from grokstudy.artifacts import integrity
 from study_repo import REPO, SMOKE, SMOKE_RESULTS, clone, grokstudy, planned_jobs, run, snakemake
@@ -204,7 +205,7 @@ def test_seal_refuses_the_read_only_public_remote(sealed, tmp_path):
     assert "nobody can push to" in result.stderr and "dvc remote add -d --local public" in result.stderr
 
 
-@pytest.mark.parametrize("preset", ["config/config.yaml", "config/extended.yaml"])
+@pytest.mark.parametrize("preset", ["config/config.yaml", "config/extended.yaml", "config/recurrent.yaml"])
 def test_the_committed_evidence_restores_offline_and_regenerates_byte_identical_figures(tmp_path, preset):
     """A clone with no remote it can reach: the repository's own evidence tree serves the figures."""
     repo = tmp_path / "repo"
@@ -213,7 +214,7 @@ def test_the_committed_evidence_restores_offline_and_regenerates_byte_identical_
     assert planned_jobs(repo, preset) == {}
     table = grokstudy(repo, "claims-table", "--configfile", preset).stdout.strip()
     assert table in (repo / "README.md").read_text(), "the README's results table is not the report's claims table"
-    figure = repo / "results" / ("default" if preset.endswith("config.yaml") else "extended") / "figures"
+    figure = repo / "results" / yaml.safe_load((repo / preset).read_text())["name"] / "figures"
     restored = (figure / "accuracy_curves.png").read_bytes()
     snakemake(
         repo,
