@@ -241,3 +241,29 @@ def test_merge_keys_may_override_what_they_merge(tmp_path):
 )
 def test_the_configfiles_of_a_snakemake_command_line(argv, paths):
     assert yaml_file.configfile_arguments(argv) == paths
+
+
+RECURRENT = yaml.safe_load((REPO / "config" / "recurrent.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda raw: raw["claims"]["recurrent"].update(looped_run="V4"), "'V4' does not loop"),
+        (lambda raw: raw["probes"].update(runs=["V4", "L2R2"]), "'L1R4' is not probed"),
+        (lambda raw: raw["claims"]["recurrent"].update(vanilla_runs=["V5"]), "'V5' is not a run"),
+    ],
+)
+def test_the_recurrent_claims_refuse_runs_that_cannot_support_them(mutate, message):
+    raw = copy.deepcopy(RECURRENT)
+    mutate(raw)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config.resolve(raw)
+
+
+def test_r2_compares_runs_on_the_looped_run_s_dataset():
+    raw = copy.deepcopy(RECURRENT)
+    raw["datasets"]["other"] = {**raw["datasets"]["comp_ood0.2"], "ood_fraction": 0.1}
+    raw["runs"]["V4"]["dataset"] = "other"
+    with pytest.raises(ConfigError, match=r"claims\.recurrent\.vanilla_runs.*another dataset"):
+        config.resolve(raw)

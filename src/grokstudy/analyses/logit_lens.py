@@ -215,13 +215,14 @@ def _per_query_rows(ranks: np.ndarray, site: ProbeSite, queries: pd.DataFrame, *
 
 def _lens(model, job, prepared, **labels) -> tuple[list[dict], list[pd.DataFrame]]:
     rows, per_query = [], []
+    per_loop = layers_per_loop(model)
     for site in SITES[job.task]:
         candidates = prepared["candidates"][site.name]
         queries = prepared["queries"][site.name]
         ranks = probe_model(model, job.tokenizer, queries, site, candidates)
         chance = chance_mrr(len(candidates))
         site_rows = mrr_rows(ranks, site, chance, job.settings, run=job.run, task=job.task, **labels)
-        rows += [{**row, "iteration": iteration_of(row["layer"], layers_per_loop(model))} for row in site_rows]
+        rows += [{**row, "iteration": iteration_of(row["layer"], per_loop)} for row in site_rows]
         if site.per_query and PER_QUERY_SPLIT in ranks:
             per_query.append(_per_query_rows(ranks[PER_QUERY_SPLIT], site, queries[PER_QUERY_SPLIT], **labels))
     return rows, per_query
@@ -241,9 +242,9 @@ def nulls(job, prepared) -> dict:
     rows = []
     for seed, model in null_models(job.model_spec, job.tokenizer, job.settings["null_seeds"], job.device):
         rows += _lens(model, job, prepared, network="random_init", seed=seed, step=0)[0]
-        per_loop = layers_per_loop(model)
     if job.task == "composition":
         labels = {"run": job.run, "task": job.task, "network": "relation_prior", "seed": -1, "step": 0}
         prior = relation_prior_rows(job.data_dir, prepared["queries"], depth(job.model_spec), job.settings, **labels)
-        rows += [{**row, "iteration": iteration_of(row["layer"], per_loop)} for row in prior]
+        loop_of = {row["layer"]: row["iteration"] for row in rows}  # the networks' layers, labelled above
+        rows += [{**row, "iteration": loop_of[row["layer"]]} for row in prior]
     return {"null_logit_lens": rows}

@@ -18,11 +18,15 @@ SWEEP_FACTOR = 3
 
 def prepare(job) -> dict:
     frames = store.read_eval(job.data_dir)
-    entities = candidate_tokens(list(job.tokenizer.get_vocab()), "entity")
     vocab = job.tokenizer.get_vocab()
+    entity_ids = torch.tensor([vocab[token] for token in candidate_tokens(list(vocab), "entity")])
     return {
-        "splits": {split: encode(frames[split], job.tokenizer) for split in PROBE_SPLITS if not frames[split].empty},
-        "entity_ids": torch.tensor([vocab[token] for token in entities]),
+        "splits": {
+            split: encode(frames[split], job.tokenizer).to(job.device)
+            for split in PROBE_SPLITS
+            if not frames[split].empty
+        },
+        "entity_ids": entity_ids.to(job.device),
     }
 
 
@@ -30,7 +34,7 @@ def prepare(job) -> dict:
 def item_scores(model, data, entity_ids: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Per item: answered right (argmax over the vocabulary, as training evaluates) and the margin of
     the target over the best other entity."""
-    logits = answer_logits(model, data.to(entity_ids.device)).float()
+    logits = answer_logits(model, data).float()
     correct = logits.argmax(-1) == data.answer_id
     target = logits.gather(-1, data.answer_id.unsqueeze(-1)).squeeze(-1)
     others = logits[:, entity_ids].clone()
@@ -42,7 +46,7 @@ def sweep(model, prepared: dict) -> dict[str, dict[int, tuple[np.ndarray, np.nda
     """{split: {r: (correct, margin)}} for r = 1 ... SWEEP_FACTOR x the training recurrence."""
     trained = recurrence(model)
     scores: dict = {split: {} for split in prepared["splits"]}
-    entity_ids = prepared["entity_ids"].to(next(model.parameters()).device)
+    entity_ids = prepared["entity_ids"]
     for loops in range(1, SWEEP_FACTOR * trained + 1):
         with test_time_recurrence(model, loops):
             for split, data in prepared["splits"].items():

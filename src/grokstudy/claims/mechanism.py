@@ -31,16 +31,18 @@ R2_CEILING = 0.9
 STRENGTH_CEILING = 0.9
 
 
-def _site_rows(ev: Evidence, owner: str, site: str) -> pd.DataFrame:
-    """Logit-lens rows of one site on training two-hop queries, for a run or a null set."""
+def site_rows(ev: Evidence, owner: str, site: str, split: str = TRAIN) -> pd.DataFrame:
+    """Logit-lens rows of one site on one split's queries (training two-hop by default), for a run or
+    a null set."""
     lens = ev.lens
     return lens[
-        (lens["run"] == owner) & (lens["target"] + " at " + lens["position"] == site) & (lens["split"] == TRAIN)
+        (lens["run"] == owner) & (lens["target"] + " at " + lens["position"] == site) & (lens["split"] == split)
     ]
 
 
-def _final(ev: Evidence, run: str, site: str = BRIDGE) -> pd.DataFrame:
-    trained = _site_rows(ev, run, site)
+def final_lens(ev: Evidence, run: str, site: str = BRIDGE, split: str = TRAIN) -> pd.DataFrame:
+    """The run's lens at its last checkpoint, by layer."""
+    trained = site_rows(ev, run, site, split)
     trained = trained[trained["network"] == "trained"]
     return trained[trained["step"] == trained["step"].max()].set_index("layer")
 
@@ -58,14 +60,15 @@ def layer_by_rule(final: pd.DataFrame, level: float) -> int | None:
 
 
 def bridge_layer(ev: Evidence, run: str) -> int | None:
-    final = _final(ev, run)
+    final = final_lens(ev, run)
     return None if final.empty else layer_by_rule(final, ev.criteria["bridge_mrr_level"])
 
 
-def _nulls_at(ev: Evidence, run: str, site: str, layer: int) -> pd.DataFrame:
+def nulls_at(ev: Evidence, run: str, site: str, layer: int, split: str = TRAIN) -> pd.DataFrame:
     """The run's step-0 checkpoint and its null set's networks, at one layer of one site."""
     spec = ev.run(run)
-    rows = pd.concat([_site_rows(ev, run, site), _site_rows(ev, null_set(spec["dataset"], spec["model"]), site)])
+    null_networks = null_set(spec["dataset"], spec["model"])
+    rows = pd.concat([site_rows(ev, run, site, split), site_rows(ev, null_networks, site, split)])
     return rows[rows["network"].isin(NULL_NETWORKS) & (rows["layer"] == layer)]
 
 
@@ -99,14 +102,14 @@ def bridge_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
     and above the matched atomic-only control's by a paired per-query difference (95 % CI above 0)."""
     c = ev.criteria
     run = rep.runs.get(c.get("grokking_run"))
-    final = _final(ev, run) if run is not None and not ev.lens.empty else pd.DataFrame()
+    final = final_lens(ev, run) if run is not None and not ev.lens.empty else pd.DataFrame()
     if final.empty:
         return None
     layer = layer_by_rule(final, c["bridge_mrr_level"])
     if layer is None:
         return Outcome(FAIL, math.nan, "the model has no intermediate layer")
     trained = final.loc[layer]
-    nulls = _nulls_at(ev, run, BRIDGE, layer)
+    nulls = nulls_at(ev, run, BRIDGE, layer)
     strongest = nulls.loc[nulls["ci_high_test"].idxmax()]
     how = (
         f"the earliest with selection-half MRR >= {c['bridge_mrr_level']}"
@@ -161,7 +164,7 @@ def r2_becomes_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
     if run is None or ev.lens_queries.empty:
         return None
     layer = bridge_layer(ev, run)
-    rows = _site_rows(ev, run, R2_TOKEN)
+    rows = site_rows(ev, run, R2_TOKEN)
     steps = sorted(rows.loc[rows["network"] != "random_init", "step"].unique())
     if layer is None or not steps:
         return None
@@ -171,8 +174,8 @@ def r2_becomes_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
     change, low, high, n = _paired(
         _per_query(ev, run, R2_TOKEN, layer, start), _per_query(ev, run, R2_TOKEN, layer, steps[-1])
     )
-    end = _final(ev, run, R2_TOKEN).loc[layer]
-    nulls = _nulls_at(ev, run, R2_TOKEN, layer)
+    end = final_lens(ev, run, R2_TOKEN).loc[layer]
+    nulls = nulls_at(ev, run, R2_TOKEN, layer)
     strongest = nulls.loc[nulls["ci_high"].idxmax()]
     measured = (
         f"layer {layer}, r2 token at r2, {n} training queries: MRR step {start} -> {steps[-1]} change {change:+.3f} "
@@ -181,7 +184,7 @@ def r2_becomes_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
     )
     if math.isnan(change):
         return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} queries")
-    start_mrr = _site_rows(ev, run, R2_TOKEN).query("step == @start and layer == @layer")["mrr"].max()
+    start_mrr = site_rows(ev, run, R2_TOKEN).query("step == @start and layer == @layer")["mrr"].max()
     if max(start_mrr, strongest["mrr"]) >= R2_CEILING:
         return Outcome(
             INCONCLUSIVE,

@@ -13,13 +13,12 @@ import math
 
 import pandas as pd
 
-from grokstudy.analyses.registry import null_set
 from grokstudy.claims.criteria import FAIL, ID, INCONCLUSIVE, MIN_PAIRED_ITEMS, OOD, PASS, TRAIN, Outcome
 from grokstudy.claims.evidence import Evidence, Replicate, accuracy_text
+from grokstudy.claims.mechanism import BRIDGE, final_lens, nulls_at, site_rows
 from grokstudy.stats import paired_difference_ci, wilson_interval
 
-BRIDGE, ANSWER = "bridge at r1", "answer at r2"
-NULL_NETWORKS = ("random_init", "step0", "relation_prior")
+ANSWER = "answer at r2"
 
 
 def _looped(ev: Evidence, rep: Replicate) -> str | None:
@@ -131,21 +130,12 @@ def ood_after_id(ev: Evidence, rep: Replicate) -> Outcome | None:
     return Outcome(PASS if in_order and still else FAIL, rose - generalized, measured)
 
 
-def _lens_rows(ev: Evidence, owner: str, site: str) -> pd.DataFrame:
-    lens = ev.lens
-    return lens[(lens["run"] == owner) & (lens["target"] + " at " + lens["position"] == site) & (lens["split"] == OOD)]
-
-
 def _above_nulls(ev: Evidence, run: str, site: str, depths) -> tuple[float, bool, str]:
-    """At the depth (among `depths`) of the highest selection-half MRR: is the test half's CI above
-    every null's? (test-half MRR, above, text)."""
-    rows = _lens_rows(ev, run, site)
-    trained = rows[rows["network"] == "trained"]
-    final = trained[trained["step"] == trained["step"].max()].set_index("layer")
+    """On OOD queries, at the depth (among `depths`) of the highest selection-half MRR: is the test
+    half's CI above every null's? (test-half MRR, above, text)."""
+    final = final_lens(ev, run, site, OOD)
     depth = int(final.loc[list(depths), "mrr_select"].idxmax())
-    spec = ev.run(run)
-    nulls = pd.concat([rows, _lens_rows(ev, null_set(spec["dataset"], spec["model"]), site)])
-    nulls = nulls[nulls["network"].isin(NULL_NETWORKS) & (nulls["layer"] == depth)]
+    nulls = nulls_at(ev, run, site, depth, OOD)
     strongest = nulls.loc[nulls["ci_high_test"].idxmax()]
     at = final.loc[depth]
     above = bool(at["ci_low_test"] > strongest["ci_high_test"])
@@ -160,7 +150,7 @@ def lens_per_loop(ev: Evidence, rep: Replicate) -> Outcome | None:
     """R4: on OOD queries at the last checkpoint, the bridge decodes at r1 within loop 1 and the answer
     at r2 only after it, each judged at the depth its selection half picks, against every null."""
     run = _looped(ev, rep)
-    rows = _lens_rows(ev, run, BRIDGE) if run is not None and not ev.lens.empty else pd.DataFrame()
+    rows = site_rows(ev, run, BRIDGE, OOD) if run is not None and not ev.lens.empty else pd.DataFrame()
     if rows.empty:
         return None
     loops = rows.groupby("layer")["iteration"].first()

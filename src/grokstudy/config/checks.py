@@ -173,8 +173,10 @@ def _check_recurrent_claims(preset: Preset) -> None:
     if settings is None:
         return
     looped = settings.looped_run
-    if preset.models[preset.runs[looped].model].arch != "looped_gpt2":
-        raise ConfigError("claims.recurrent.looped_run", f"{looped!r} does not loop; allowed: a looped_gpt2 run")
+    if (preset.models[preset.runs[looped].model].recurrence or 1) < 2:
+        raise ConfigError(
+            "claims.recurrent.looped_run", f"{looped!r} does not loop; allowed: a run whose model has recurrence >= 2"
+        )
     if looped not in preset.probes.runs:
         raise ConfigError("claims.recurrent.looped_run", f"{looped!r} is not probed; allowed: a run in probes.runs")
     for vanilla in settings.vanilla_runs:
