@@ -65,16 +65,12 @@ def architecture(spec: dict) -> Architecture:
     return importlib.import_module(architecture_module(spec)).ARCHITECTURE
 
 
-def _of_model_type(model_type: str, where: str = "") -> Architecture:
-    """Checkpoints name their architecture by transformers' model_type, which is its `arch` name."""
-    if model_type not in ARCHITECTURE_MODULES:
-        raise ValueError(f"{where}no architecture is registered for model_type {model_type!r}")
-    return architecture({"arch": model_type})
-
-
 def architecture_of(model: PreTrainedModel) -> Architecture:
     """The architecture of a built or reloaded model, recognized by its config's model_type."""
-    return _of_model_type(model.config.model_type)
+    model_type = model.config.model_type
+    if model_type not in ARCHITECTURE_MODULES:
+        raise ValueError(f"no architecture is registered for model_type {model_type!r}")
+    return architecture({"arch": model_type})
 
 
 def load_model(path: str | Path, **options) -> PreTrainedModel:
@@ -83,7 +79,9 @@ def load_model(path: str | Path, **options) -> PreTrainedModel:
     from transformers import AutoModelForCausalLM
 
     model_type = json.loads((Path(path) / "config.json").read_text())["model_type"]
-    _of_model_type(model_type, where=f"{path}: ").register_classes()
+    if model_type not in ARCHITECTURE_MODULES:
+        raise ValueError(f"{path}: no architecture is registered for model_type {model_type!r}")
+    architecture({"arch": model_type}).register_classes()
     return AutoModelForCausalLM.from_pretrained(path, **options)
 
 
