@@ -5,6 +5,7 @@
 #   3. analyses  every checkpoint and its nulls, one rule per registry row workflow/rules/analyses.smk
 #   4. figures   accuracy curves, and one figure per analysis and run      workflow/rules/figures.smk
 #   5. report    the paper's claims checked, every figure captioned        workflow/rules/report.smk
+#   6. monitors  test-free monitors and their lead times (optional)       workflow/rules/monitors.smk
 #
 # Preset: config/config.yaml unless --configfile names another (config/smoke.yaml, config/paper.yaml).
 
@@ -29,6 +30,11 @@ include: "workflow/rules/training.smk"
 include: "workflow/rules/analyses.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
+
+
+if MONITORS:
+
+    include: "workflow/rules/monitors.smk"
 
 
 # Each stage as a target of its own (`snakemake probe_tables`); `grokstudy restore` marks them.

@@ -267,3 +267,78 @@ def test_r2_compares_runs_on_the_looped_run_s_dataset():
     raw["runs"]["V4"]["dataset"] = "other"
     with pytest.raises(ConfigError, match=r"claims\.recurrent\.vanilla_runs.*another dataset"):
         config.resolve(raw)
+
+
+MONITORS = yaml.safe_load((REPO / "config" / "monitors.yaml").read_text())
+
+
+def test_a_run_may_replicate_over_some_of_the_seeds_and_only_their_worlds_are_made():
+    resolved = config.resolve(copy.deepcopy(MONITORS))
+    assert sorted(r for r in resolved["runs"] if r.startswith("comp_phi7.2_wd0.s")) == [
+        "comp_phi7.2_wd0.s2",
+        "comp_phi7.2_wd0.s3",
+    ]
+    assert sorted(d for d in resolved["datasets"] if "shuffled" in d) == [
+        "comp_phi7.2_shuffled.s2",
+        "comp_phi7.2_shuffled.s3",
+    ]
+    assert len([r for r in resolved["runs"] if r.startswith("comp_phi7.2_wd0.5.s")]) == 8
+    assert all("replicates" not in spec for spec in resolved["runs"].values())
+    assert resolved["replicate_of"]["comp_phi7.2_wd0.s3"] == {"base": "comp_phi7.2_wd0", "seed": 3}
+
+
+@pytest.mark.parametrize(
+    "mutate,key,message",
+    [
+        (
+            lambda raw: raw["runs"]["comp_phi7.2_wd0"].update(replicates=[2, 9]),
+            "runs.comp_phi7.2_wd0.replicates",
+            "distinct seeds among",
+        ),
+        (
+            lambda raw: raw["runs"]["comp_phi7.2_wd0"].update(replicates=[2, 2]),
+            "runs.comp_phi7.2_wd0.replicates",
+            "distinct seeds among",
+        ),
+        (lambda raw: raw["monitors"].update(dev_seeds=list(range(8))), "monitors.dev_seeds", "leaving held-out runs"),
+        (lambda raw: raw["monitors"].update(dev_seeds=[8]), "monitors.dev_seeds", "some but not all"),
+        (
+            lambda raw: raw["monitors"].update(non_grokking_runs=["comp_phi7.2_wd0.5"]),
+            "monitors.non_grokking_runs",
+            "also in grokking_runs",
+        ),
+        (lambda raw: raw["monitors"].update(geometry_layer=5), "monitors.geometry_layer", "allowed: 0..4"),
+        (lambda raw: raw["monitors"].update(grokking_runs=["nope"]), "monitors.grokking_runs", "'nope' is not a run"),
+        (lambda raw: raw["monitors"].update(detectors="config/monitors.yaml"), "monitors.detectors_sha256", "together"),
+        (
+            lambda raw: raw["monitors"].update(detectors="missing.json", detectors_sha256="0" * 64),
+            "monitors.detectors",
+            "does not exist",
+        ),
+        (lambda raw: raw["runs"].update(nulls={}), "runs.nulls", "a reserved name"),
+    ],
+)
+def test_the_monitors_section_refuses_what_its_protocol_cannot_use(mutate, key, message):
+    raw = copy.deepcopy(MONITORS)
+    mutate(raw)
+    with pytest.raises(ConfigError) as error:
+        config.resolve(raw)
+    assert error.value.key == key and message in str(error.value)
+
+
+def test_frozen_detectors_are_checked_by_hash_and_by_their_dev_seeds(tmp_path, monkeypatch):
+    from grokstudy.monitors import frozen
+
+    monkeypatch.chdir(tmp_path)
+    digest = frozen.write_frozen({"version": 1, "development": {"seeds": [0, 1]}, "detectors": {}}, tmp_path / "d.json")
+    raw = copy.deepcopy(MONITORS)
+    raw["monitors"].update(detectors="d.json", detectors_sha256=digest)
+    assert config.resolve(copy.deepcopy(raw))["monitors"]["detectors_sha256"] == digest
+    wrong_hash = copy.deepcopy(raw)
+    wrong_hash["monitors"]["detectors_sha256"] = "f" * 64
+    with pytest.raises(ConfigError, match=r"monitors\.detectors.*the preset froze f{64}"):
+        config.resolve(wrong_hash)
+    other_seeds = copy.deepcopy(raw)
+    other_seeds["monitors"]["dev_seeds"] = [0, 2]
+    with pytest.raises(ConfigError, match=r"tuned on seeds \[0, 1\]"):
+        config.resolve(other_seeds)

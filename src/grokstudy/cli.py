@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from grokstudy.errors import ArtifactError, ConfigError, CorruptArtifactError
+from grokstudy.monitors.commands import COMMANDS as MONITOR_COMMANDS
 from grokstudy.paths import inside
 
 TASK_CHOICES = ("composition", "comparison")
@@ -219,6 +220,7 @@ def report_arguments(p):
     p.add_argument("--captions", type=Path, nargs="+", required=True, help="one caption file per figure kind")
     p.add_argument("--claims", type=Path, required=True)
     p.add_argument("--runs", type=Path, nargs="+", required=True)
+    p.add_argument("--monitors-table", type=Path, nargs="*", default=[], help="the monitors table, when scored")
     p.add_argument("--out", type=Path, required=True)
 
 
@@ -226,10 +228,12 @@ def report(args) -> None:
     import pandas as pd
 
     from grokstudy import report as study_report
+    from grokstudy.results import read_table
 
     captions = study_report.read_captions(args.captions)
+    monitors = read_table(args.monitors_table[0]) if args.monitors_table else None
     study_report.build(
-        args.name, args.description, args.figures, captions, pd.read_csv(args.claims), args.runs, args.out
+        args.name, args.description, args.figures, captions, pd.read_csv(args.claims), args.runs, args.out, monitors
     )
 
 
@@ -366,6 +370,7 @@ COMMANDS = (
     ),
     ("claims-table", "print a preset's claims table as the README quotes it", _preset_arguments, claims_table),
     ("bench", "training speed: the original loop's costs against the fast path", bench_arguments, bench),
+    *MONITOR_COMMANDS,
 )
 
 
@@ -383,7 +388,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except (ArtifactError, ConfigError, CorruptArtifactError, FileNotFoundError) as error:
+    except (ArtifactError, ConfigError, CorruptArtifactError, FileNotFoundError, FileExistsError) as error:
         print(f"grokstudy {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

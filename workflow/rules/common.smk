@@ -205,14 +205,63 @@ def figure_inputs(analysis, run):
     return {t: path for t, path in analysis_tables(analysis, run).items() if t in analysis.figure_tables}
 
 
+# Monitors (a preset's optional monitors section): tables under probes/monitors/, tuned on the dev
+# runs; held-out runs are scored, and their figures drawn, once the preset records frozen detectors.
+MONITORS = STUDY.get("monitors")
+MONITOR_DIR = f"{RESULTS}/probes/monitors"
+MONITOR_BAND = f"{MONITOR_DIR}/band/random_init.parquet"
+MONITOR_TUNING = f"{MONITOR_DIR}/summary/tuning.json"
+MONITOR_LEAD_TIMES = f"{MONITOR_DIR}/summary/lead_times.parquet"
+MONITOR_TABLE = f"{MONITOR_DIR}/summary/monitors_table.parquet"
+MONITOR_ROLES = job_settings.monitor_runs(STUDY) if MONITORS else {}
+MONITORED_RUNS = [run for runs in MONITOR_ROLES.values() for run in runs]
+MONITOR_RUN_ROLES = {
+    run: [role, STUDY["replicate_of"][run]["base"]] for role, runs in MONITOR_ROLES.items() for run in runs
+}
+BAND_RUN = MONITOR_ROLES["dev"][0] if MONITORS else None
+FROZEN = bool(MONITORS and MONITORS.get("detectors"))
+MONITOR_FIGURES = (
+    [(f"monitor_course_{base}", "monitor_course") for base in MONITORS["grokking_runs"]]
+    + [(stem, stem) for stem in ("monitor_leads", "monitor_alarm_times", "monitor_false_alarms")]
+    if FROZEN
+    else []
+)
+
+
+def monitor_file(run):
+    return f"{MONITOR_DIR}/{run}.parquet"
+
+
+def run_checkpoint_steps(run):
+    """The steps a run checkpoints at (the random-init band's slots)."""
+    from grokstudy.training.schedule import checkpoint_steps
+
+    spec = STUDY["runs"][run]
+    return checkpoint_steps(spec["steps"], **spec["checkpoints"])
+
+
+MONITOR_TABLES = (
+    [monitor_file(run) for run in MONITORED_RUNS]
+    + [MONITOR_BAND, MONITOR_TUNING]
+    + ([MONITOR_LEAD_TIMES, MONITOR_TABLE] if FROZEN else [])
+    if MONITORS
+    else []
+)
+
 ANALYSIS_FIGURES = [a for a in ANALYSES if a.figure]
 # The weight-decay contrast is optional: it costs a run that the CPU preset cannot afford.
 CURVE_FIGURES = [c for c in CURVE_FIGURE_KINDS if c in STUDY["figures"]]
-FIGURE_STEMS = [*CURVE_FIGURES, *(f"{a.name}_{run}" for a in ANALYSIS_FIGURES for run in analysed_runs(a))]
-FIGURE_KINDS = [*CURVE_FIGURES, *(a.caption for a in ANALYSIS_FIGURES)]
+FIGURE_STEMS = [
+    *CURVE_FIGURES,
+    *(f"{a.name}_{run}" for a in ANALYSIS_FIGURES for run in analysed_runs(a)),
+    *(stem for stem, _ in MONITOR_FIGURES),
+]
+FIGURE_KINDS = [*CURVE_FIGURES, *(a.caption for a in ANALYSIS_FIGURES), *dict.fromkeys(k for _, k in MONITOR_FIGURES)]
 ALL_FIGURES = [f for stem in FIGURE_STEMS for f in figure_files(stem)]
 ALL_DATASETS = [f"{RESULTS}/data/{dataset}/manifest.json" for dataset in STUDY["datasets"]]
-ALL_PROBE_TABLES = sorted({f for a in ANALYSES for run in analysed_runs(a) for f in analysis_tables(a, run).values()})
+ALL_PROBE_TABLES = sorted(
+    {f for a in ANALYSES for run in analysed_runs(a) for f in analysis_tables(a, run).values()} | set(MONITOR_TABLES)
+)
 REPORT = f"{RESULTS}/report/index.html"
 CLAIMS = f"{RESULTS}/report/claims.csv"
 

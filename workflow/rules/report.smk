@@ -34,6 +34,7 @@ rule report:
         captions=[caption(kind) for kind in FIGURE_KINDS],
         claims=CLAIMS,
         summaries=[f"{RESULTS}/runs/{run}/run.json" for run in STUDY["runs"]],
+        monitors=[MONITOR_TABLE] if FROZEN else [],
     output:
         REPORT,
     params:
@@ -48,4 +49,5 @@ rule report:
     shell:
         "grokstudy report --name {params.name:q} --description {params.description:q}"
         " --figures {input.figures} --captions {input.captions} --claims {input.claims} --runs {input.summaries}"
+        " --monitors-table {input.monitors}"
         " --out {output} > {log} 2>&1"

@@ -1,10 +1,13 @@
 """Checks across sections of a typed preset: references resolve, worlds are possible."""
 
+from pathlib import Path
+
 from grokstudy import models
 from grokstudy.config.model import CURVE_FIGURES, CompositionDataset, Preset
 from grokstudy.config.replicates import longest_suffix
 from grokstudy.data.specs import ComparisonSpec, CompositionSpec, comparison_phi_max, composition_phi_max
 from grokstudy.errors import ConfigError
+from grokstudy.monitors import frozen
 
 
 def _check_dataset(key: str, ds) -> None:
@@ -161,6 +164,9 @@ def _run_references(preset: Preset) -> list[tuple[str, list[str]]]:
         if getattr(preset.claims, key) is not None:
             references.append((f"claims.{key}", [getattr(preset.claims, key)]))
     references.append(("claims.control_sensitivity_runs", list(preset.claims.control_sensitivity_runs)))
+    if preset.monitors is not None:
+        references.append(("monitors.grokking_runs", list(preset.monitors.grokking_runs)))
+        references.append(("monitors.non_grokking_runs", list(preset.monitors.non_grokking_runs)))
     if preset.claims.recurrent is not None:
         references.append(("claims.recurrent.looped_run", [preset.claims.recurrent.looped_run]))
         references.append(("claims.recurrent.vanilla_runs", list(preset.claims.recurrent.vanilla_runs)))
@@ -215,6 +221,76 @@ def _check_model(key: str, model) -> None:
             )
 
 
+# Directories beside the runs' under results/<preset>/probes/.
+RESERVED_RUN_NAMES = ("nulls", "monitors")
+
+
+def _check_replicates(preset: Preset) -> None:
+    for name, run in preset.runs.items():
+        if name in RESERVED_RUN_NAMES:
+            raise ConfigError(f"runs.{name}", f"a reserved name; allowed: any name but {', '.join(RESERVED_RUN_NAMES)}")
+        if run.replicates is None:
+            continue
+        if preset.seeds is None:
+            raise ConfigError(f"runs.{name}.replicates", "given without a top-level seeds list; allowed: with seeds")
+        outside = sorted(set(run.replicates) - set(preset.seeds))
+        if outside or len(set(run.replicates)) != len(run.replicates):
+            raise ConfigError(
+                f"runs.{name}.replicates", f"{run.replicates}; allowed: distinct seeds among {preset.seeds}"
+            )
+
+
+def _check_monitors(preset: Preset) -> None:
+    """Monitors read composition runs; the dev seeds leave held-out replicates; the frozen detectors
+    are the ones whose hash the preset records."""
+    monitors = preset.monitors
+    if monitors is None:
+        return
+    if preset.seeds is None:
+        raise ConfigError("monitors", "needs a top-level seeds list: dev and held-out runs are seeds of one run")
+    for key, names in (
+        ("monitors.grokking_runs", monitors.grokking_runs),
+        ("monitors.non_grokking_runs", monitors.non_grokking_runs),
+    ):
+        for run in names:
+            if _task(preset, run) != "composition" or preset.runs[run].training_facts != "all":
+                raise ConfigError(key, f"{run!r} is not a composition run on all facts; allowed: such runs")
+            depth = models.depth(preset.models[preset.runs[run].model].model_dump(exclude_none=True))
+            if monitors.geometry_layer > depth:
+                raise ConfigError(
+                    "monitors.geometry_layer", f"{monitors.geometry_layer}; allowed: 0..{depth} for {run!r}"
+                )
+    both = sorted(set(monitors.grokking_runs) & set(monitors.non_grokking_runs))
+    if both:
+        raise ConfigError("monitors.non_grokking_runs", f"{both} also in grokking_runs; allowed: runs in one list only")
+    for run in monitors.grokking_runs:
+        seeds = preset.runs[run].replicates or preset.seeds
+        if not set(monitors.dev_seeds) < set(seeds):
+            raise ConfigError(
+                "monitors.dev_seeds",
+                f"{monitors.dev_seeds}; allowed: some but not all of {run!r}'s seeds {seeds}, leaving held-out runs",
+            )
+    _check_frozen_detectors(monitors)
+
+
+def _check_frozen_detectors(monitors) -> None:
+    if (monitors.detectors is None) != (monitors.detectors_sha256 is None):
+        raise ConfigError(
+            "monitors.detectors_sha256", "given without the other; allowed: detectors and its sha256 together"
+        )
+    if monitors.detectors is None:
+        return
+    try:
+        record = frozen.read_frozen(Path(monitors.detectors), monitors.detectors_sha256)
+    except (FileNotFoundError, ValueError) as error:
+        raise ConfigError("monitors.detectors", str(error)) from None
+    dev = sorted(record.get("development", {}).get("seeds", []))
+    if dev != sorted(monitors.dev_seeds):
+        raise ConfigError(
+            "monitors.dev_seeds", f"{monitors.dev_seeds}, but the frozen detectors were tuned on seeds {dev}"
+        )
+
+
 def check(preset: Preset) -> None:
     """Raise a ConfigError for the first cross-section problem."""
     for name, ds in preset.datasets.items():
@@ -227,3 +303,5 @@ def check(preset: Preset) -> None:
     _check_claim_runs(preset)
     _check_recurrent_claims(preset)
     _check_contrasts(preset)
+    _check_replicates(preset)
+    _check_monitors(preset)

@@ -57,3 +57,51 @@ def claims(preset: dict) -> dict:
     used = {settings["dataset"] for settings in runs.values()}
     datasets = {name: _pick(preset["datasets"][name], CLAIM_DATASET_KEYS) for name in sorted(used)}
     return {"claims": preset["claims"], "runs": runs, "datasets": datasets, "replicate_of": preset["replicate_of"]}
+
+
+# What each monitor job reads from the preset's monitors section (grokstudy.monitors).
+MONITOR_KEYS = (
+    "queries",
+    "coherence_examples",
+    "commutator_pairs",
+    "commutator_batch",
+    "commutator_lr",
+    "geometry_layer",
+    "sample_seed",
+)
+MONITOR_TUNING_KEYS = ("fit_threshold", "max_false_alarm", "schedule_fraction")
+
+
+def monitor_runs(preset: dict) -> dict[str, list[str]]:
+    """The replicates of the monitored runs by role: dev and held_out (the grokking runs' seeds
+    split by dev_seeds) and non_grokking."""
+    monitors = preset["monitors"]
+    roles: dict[str, list[str]] = {"dev": [], "held_out": [], "non_grokking": []}
+    for run, origin in preset["replicate_of"].items():
+        if origin["base"] in monitors["grokking_runs"]:
+            roles["dev" if origin["seed"] in monitors["dev_seeds"] else "held_out"].append(run)
+        elif origin["base"] in monitors["non_grokking_runs"]:
+            roles["non_grokking"].append(run)
+    return roles
+
+
+def monitor(preset: dict) -> dict:
+    return _pick(preset["monitors"], MONITOR_KEYS)
+
+
+def monitor_band(preset: dict) -> dict:
+    return {**monitor(preset), "band_trajectories": preset["monitors"]["band_trajectories"]}
+
+
+def monitor_tuning(preset: dict) -> dict:
+    return _pick(preset["monitors"], MONITOR_TUNING_KEYS)
+
+
+def monitor_judging(preset: dict) -> dict:
+    monitors, probes = preset["monitors"], preset["probes"]
+    return {
+        "max_false_alarm": monitors["max_false_alarm"],
+        "min_hits": monitors["min_hits"],
+        "resamples": probes["bootstrap_resamples"],
+        "confidence": probes["confidence"],
+    }

@@ -150,6 +150,13 @@ class RunSettings(Section):
     embedding_weight_decay: Annotated[
         bool, Field(description="apply weight decay to token and position embeddings")
     ] = True
+    replicates: Annotated[
+        list[Seed] | None,
+        Field(
+            min_length=1,
+            description="the preset's seeds this run is replicated over (a subset of seeds); left out: every seed",
+        ),
+    ] = None
 
 
 def _every_key_optional(model: type[Section], name: str, doc: str) -> type[Section]:
@@ -265,6 +272,49 @@ class ClaimSettings(Section):
     ] = None
 
 
+Sha256 = Annotated[str, Field(pattern="^[0-9a-f]{64}$", description="a sha256 in hex")]
+
+
+class MonitorStudy(Section):
+    """Test-free monitors of generalization and their lead-time evaluation (docs/monitors.md).
+    Detector settings are tuned on the dev seeds' runs, then frozen into `detectors`."""
+
+    grokking_runs: Annotated[
+        list[Name], Field(min_length=1, description="composition runs on all facts whose generalization is announced")
+    ]
+    non_grokking_runs: Annotated[
+        list[Name], Field(description="runs expected never to generalize (weight decay 0, shuffled labels)")
+    ] = []
+    dev_seeds: Annotated[
+        list[Seed], Field(min_length=1, description="seeds of the grokking runs the detectors are tuned on")
+    ]
+    queries: Annotated[int, Field(ge=10, le=100_000, description="training two-hop queries the monitors read")] = 500
+    coherence_examples: Annotated[int, Field(ge=2, le=100_000, description="per-example gradients")] = 128
+    commutator_pairs: Annotated[int, Field(ge=1, le=1000, description="pairs of training batches")] = 4
+    commutator_batch: Annotated[int, Field(ge=1, le=100_000, description="queries per commutator batch")] = 64
+    commutator_lr: Annotated[float, Field(gt=0, le=1, description="step size of the commutator's SGD steps")] = 0.01
+    geometry_layer: Annotated[
+        int, Field(ge=0, le=10_000, description="the residual state read at r1 (0: the embeddings)")
+    ] = 2
+    sample_seed: Annotated[Seed, Field(description="which training facts the monitors read")] = 0
+    band_trajectories: Annotated[
+        int, Field(ge=1, le=1000, description="sequences of fresh networks in the random-init band")
+    ] = 4
+    fit_threshold: Annotated[Probability, Field(description="training accuracy that ends the scaling window")] = 0.99
+    max_false_alarm: Annotated[
+        Probability, Field(description="false alarms allowed: the band's at tuning, non-grokking runs' at a claim")
+    ] = 0.1
+    min_hits: Annotated[Probability, Field(description="held-out runs announced before T90 needed for a claim")] = 0.8
+    schedule_fraction: Annotated[
+        OpenFraction, Field(description="the schedule-only null alarms at this fraction of the dev median T90")
+    ] = 0.75
+    detectors: Annotated[
+        str | None,
+        Field(description="the frozen detector file (JSON, relative to the repository); left out: not frozen yet"),
+    ] = None
+    detectors_sha256: Annotated[Sha256 | None, Field(description="the frozen file's hash, recorded at freezing")] = None
+
+
 class Preset(Section):
     """A study preset: datasets, models, runs, probes, figures and claims."""
 
@@ -290,3 +340,6 @@ class Preset(Section):
     probes: ProbeSettings
     figures: FigureSettings
     claims: ClaimSettings
+    monitors: Annotated[
+        MonitorStudy | None, Field(description="test-free monitors and their lead-time evaluation (optional)")
+    ] = None

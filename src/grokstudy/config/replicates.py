@@ -16,6 +16,18 @@ def longest_suffix(seeds: list[int]) -> int:
     return max(len(SUFFIX.format(seed=seed)) for seed in seeds)
 
 
+def run_seeds(preset: dict, run: str) -> list[int]:
+    """The seeds a base run is replicated over: its own `replicates`, else every seed of the preset."""
+    return preset["runs"][run].get("replicates") or preset["seeds"]
+
+
+def dataset_seeds(preset: dict, dataset: str) -> list[int]:
+    """The seeds a base dataset is generated for: those of the runs on it (every seed if none uses it)."""
+    runs = [run for run, spec in preset["runs"].items() if spec["dataset"] == dataset]
+    used = {seed for run in runs for seed in run_seeds(preset, run)}
+    return [seed for seed in preset["seeds"] if seed in used] if used else preset["seeds"]
+
+
 def expand(preset: dict) -> dict:
     """The preset with its replicates spelled out, and `replicate_of`: run -> {base, seed}.
 
@@ -26,17 +38,21 @@ def expand(preset: dict) -> dict:
         return {**preset, "replicate_of": {run: {"base": run, "seed": None} for run in preset["runs"]}}
 
     def each(names):
-        return [replicate_name(name, seed) for name in names for seed in seeds]
+        return [replicate_name(name, seed) for name in names for seed in run_seeds(preset, name)]
 
     datasets = {
         replicate_name(name, seed): {**spec, "seed": seed}
         for name, spec in preset["datasets"].items()
-        for seed in seeds
+        for seed in dataset_seeds(preset, name)
     }
     runs = {
-        replicate_name(name, seed): {**spec, "dataset": replicate_name(spec["dataset"], seed), "seed": seed}
+        replicate_name(name, seed): {
+            **{key: value for key, value in spec.items() if key != "replicates"},
+            "dataset": replicate_name(spec["dataset"], seed),
+            "seed": seed,
+        }
         for name, spec in preset["runs"].items()
-        for seed in seeds
+        for seed in run_seeds(preset, name)
     }
     figures = {
         key: ({**value, "runs": each(value["runs"])} if isinstance(value, dict) else value)
@@ -49,6 +65,8 @@ def expand(preset: dict) -> dict:
         "figures": figures,
         "probes": {**preset["probes"], "runs": each(preset["probes"]["runs"])},
         "replicate_of": {
-            replicate_name(name, seed): {"base": name, "seed": seed} for name in preset["runs"] for seed in seeds
+            replicate_name(name, seed): {"base": name, "seed": seed}
+            for name in preset["runs"]
+            for seed in run_seeds(preset, name)
         },
     }

@@ -1,0 +1,136 @@
+# 6. Test-free monitors (presets with a monitors section; docs/monitors.md): every checkpoint of the
+# monitored runs and the random-init band, read on training facts only (no rule here lists an
+# evaluation split); detectors tuned on the dev seeds, then frozen; every run scored with them.
+
+
+rule monitor:
+    input:
+        summary=f"{RESULTS}/runs/{{run}}/run.json",
+        manifest=lambda w: f"{dataset_dir(w.run)}/manifest.json",
+        train=lambda w: f"{dataset_dir(w.run)}/train.parquet",
+        tokenizer=lambda w: f"{dataset_dir(w.run)}/tokenizer/tokenizer.json",
+    output:
+        f"{MONITOR_DIR}/{{run}}.parquet",
+    params:
+        code=lambda w: code("grokstudy.monitors.run", architecture_of_model(STUDY["runs"][w.run]["model"])),
+        settings=lambda w: as_json(job_settings.monitor(STUDY)),
+        data_dir=lambda w: dataset_dir(w.run),
+        checkpoints=lambda w: checkpoint_dir(w.run),
+        device=PROBE_DEVICE,
+    threads: STUDY["threads_per_job"]
+    resources:
+        gpu=probe_request()["gpu"],
+        runtime=lambda w, attempt: probe_request(attempt)["runtime"],
+        mem_mb=probe_request()["mem_mb"],
+    log:
+        f"{LOGS}/monitor/{{run}}.log",
+    conda:
+        ENV
+    shell:
+        "grokstudy monitor --run {wildcards.run} --data {params.data_dir} --checkpoints {params.checkpoints}"
+        " --settings {params.settings:q} --threads {threads} --device {params.device} --out {output} > {log} 2>&1"
+
+
+rule monitor_band:
+    input:
+        manifest=f"{dataset_dir(BAND_RUN)}/manifest.json",
+        train=f"{dataset_dir(BAND_RUN)}/train.parquet",
+        tokenizer=f"{dataset_dir(BAND_RUN)}/tokenizer/tokenizer.json",
+    output:
+        MONITOR_BAND,
+    params:
+        code=code("grokstudy.monitors.run", architecture_of_model(STUDY["runs"][BAND_RUN]["model"])),
+        settings=as_json(job_settings.monitor_band(STUDY)),
+        model=as_json(STUDY["models"][STUDY["runs"][BAND_RUN]["model"]]),
+        steps=as_json(run_checkpoint_steps(BAND_RUN)),
+        data_dir=dataset_dir(BAND_RUN),
+        device=PROBE_DEVICE,
+    threads: STUDY["threads_per_job"]
+    resources:
+        gpu=probe_request()["gpu"],
+        runtime=lambda w, attempt: probe_request(attempt)["runtime"],
+        mem_mb=probe_request()["mem_mb"],
+    log:
+        f"{LOGS}/monitor_band.log",
+    conda:
+        ENV
+    shell:
+        "grokstudy monitor-band --data {params.data_dir} --model-params {params.model:q} --steps {params.steps:q}"
+        " --label random_init --settings {params.settings:q} --threads {threads} --device {params.device}"
+        " --out {output} > {log} 2>&1"
+
+
+# Tuning reads the dev runs only: `snakemake monitor_tuning` trains and reads no held-out run.
+rule monitor_tuning:
+    input:
+        monitors=[monitor_file(run) for run in MONITOR_ROLES["dev"]],
+        metrics=metrics_of(MONITOR_ROLES["dev"]),
+        band=MONITOR_BAND,
+    output:
+        MONITOR_TUNING,
+    params:
+        code=code("grokstudy.monitors.protocol", "grokstudy.monitors.events"),
+        runs=MONITOR_ROLES["dev"],
+        seeds=as_json(STUDY["monitors"]["dev_seeds"]),
+        settings=as_json(job_settings.monitor_tuning(STUDY)),
+    log:
+        f"{LOGS}/monitor_tuning.log",
+    localrule: True
+    conda:
+        ENV
+    shell:
+        "grokstudy monitor-tune --runs {params.runs} --monitors {input.monitors} --metrics {input.metrics}"
+        " --band {input.band} --seeds {params.seeds:q} --settings {params.settings:q} --out {output} > {log} 2>&1"
+
+
+rule monitor_leads:
+    input:
+        monitors=[monitor_file(run) for run in MONITORED_RUNS],
+        metrics=metrics_of(MONITORED_RUNS),
+        band=MONITOR_BAND,
+        detectors=STUDY["monitors"].get("detectors") or [],
+    output:
+        lead_times=MONITOR_LEAD_TIMES,
+        table=MONITOR_TABLE,
+    params:
+        code=code("grokstudy.monitors.protocol", "grokstudy.monitors.verdicts", "grokstudy.monitors.events"),
+        runs=MONITORED_RUNS,
+        roles=as_json(MONITOR_RUN_ROLES),
+        sha256=STUDY["monitors"].get("detectors_sha256"),
+        settings=as_json(job_settings.monitor_judging(STUDY)),
+        out_dir=lambda w, output: str(Path(output.table).parent),
+    log:
+        f"{LOGS}/monitor_leads.log",
+    localrule: True
+    conda:
+        ENV
+    shell:
+        "grokstudy monitor-leads --runs {params.runs} --monitors {input.monitors} --metrics {input.metrics}"
+        " --band {input.band} --roles {params.roles:q} --detectors {input.detectors}"
+        " --detectors-sha256 {params.sha256} --settings {params.settings:q} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule figure_monitors:
+    input:
+        monitors=[monitor_file(run) for run in MONITORED_RUNS],
+        metrics=metrics_of(MONITORED_RUNS),
+        band=MONITOR_BAND,
+        lead_times=MONITOR_LEAD_TIMES,
+        table=MONITOR_TABLE,
+    output:
+        [f for stem, kind in MONITOR_FIGURES for f in figure_outputs(stem, kind)],
+    params:
+        code=code("grokstudy.figures.monitors"),
+        runs=MONITORED_RUNS,
+        roles=as_json(MONITOR_RUN_ROLES),
+        dpi=STUDY["figures"]["dpi"],
+        out_dir=f"{RESULTS}/figures",
+    log:
+        f"{LOGS}/figures/monitors.log",
+    localrule: True
+    conda:
+        ENV
+    shell:
+        "grokstudy monitor-figures --runs {params.runs} --monitors {input.monitors} --metrics {input.metrics}"
+        " --band {input.band} --lead-times {input.lead_times} --table {input.table} --roles {params.roles:q}"
+        " --dpi {params.dpi} --out-dir {params.out_dir} > {log} 2>&1"
