@@ -28,6 +28,7 @@ lint: $(VENV)/.installed
 # tests/conftest.py marks them) are left to `make test`.
 check: lint
 	snakemake --lint
+	snakemake --lint --configfile config/monitors.yaml
 	python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # Every test, on two workers; tests/conftest.py keeps each shared fixture on one of them.

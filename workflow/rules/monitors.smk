@@ -14,7 +14,7 @@ rule monitor:
     params:
         code=lambda w: code("grokstudy.monitors.run", architecture_of_model(STUDY["runs"][w.run]["model"])),
         settings=lambda w: as_json(job_settings.monitor(STUDY)),
-        data_dir=lambda w: dataset_dir(w.run),
+        data_dir=lambda w, input: str(Path(input.manifest).parent),
         checkpoints=lambda w: checkpoint_dir(w.run),
         device=PROBE_DEVICE,
     threads: STUDY["threads_per_job"]
@@ -43,7 +43,7 @@ rule monitor_band:
         settings=as_json(job_settings.monitor_band(STUDY)),
         model=as_json(STUDY["models"][STUDY["runs"][BAND_RUN]["model"]]),
         steps=as_json(run_checkpoint_steps(BAND_RUN)),
-        data_dir=dataset_dir(BAND_RUN),
+        data_dir=lambda w, input: str(Path(input.manifest).parent),
         device=PROBE_DEVICE,
     threads: STUDY["threads_per_job"]
     resources:
