@@ -6,7 +6,7 @@ from grokstudy import models
 from grokstudy.config.model import CURVE_FIGURES, CompositionDataset, Preset
 from grokstudy.config.replicates import longest_suffix
 from grokstudy.data.specs import ComparisonSpec, CompositionSpec, comparison_phi_max, composition_phi_max
-from grokstudy.errors import ConfigError
+from grokstudy.errors import ConfigError, CorruptArtifactError
 from grokstudy.monitors import frozen
 
 
@@ -282,7 +282,7 @@ def _check_frozen_detectors(monitors) -> None:
         return
     try:
         record = frozen.read_frozen(Path(monitors.detectors), monitors.detectors_sha256)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, CorruptArtifactError) as error:
         raise ConfigError("monitors.detectors", str(error)) from None
     dev = sorted(record.get("development", {}).get("seeds", []))
     if dev != sorted(monitors.dev_seeds):

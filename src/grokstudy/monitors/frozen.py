@@ -1,11 +1,13 @@
-"""The frozen detector file: a tuning record written once, read by its hash. Standard library only,
-so the preset check can verify the hash before any job runs."""
+"""The frozen detector file: a tuning record written once, read by its hash. Light enough for the
+preset check to verify the hash before any job runs."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
+
+from grokstudy.provenance import read_record
 
 FORMAT_VERSION = 1
 
@@ -28,13 +30,8 @@ def read_frozen(path: Path, expected_sha256: str) -> dict:
     """The frozen detectors, once their hash equals the one the preset recorded."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; allowed: a detector file written by grokstudy monitors-freeze")
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{path} is not JSON ({error}); allowed: a file written by grokstudy monitors-freeze"
-        ) from None
+        raise FileNotFoundError(f"{path} does not exist; allowed: a detector file written by grokstudy monitor-freeze")
+    record = read_record(path, "freeze the development runs' tuning again with grokstudy monitor-freeze")
     actual = record_hash(record)
     if actual != expected_sha256:
         raise ValueError(
