@@ -228,10 +228,11 @@ def report(args) -> None:
     import pandas as pd
 
     from grokstudy import report as study_report
+    from grokstudy.monitors.verdicts import monitors_view
     from grokstudy.results import read_table
 
     captions = study_report.read_captions(args.captions)
-    monitors = read_table(args.monitors_table[0]) if args.monitors_table else None
+    monitors = monitors_view(read_table(args.monitors_table[0])) if args.monitors_table else None
     study_report.build(
         args.name, args.description, args.figures, captions, pd.read_csv(args.claims), args.runs, args.out, monitors
     )

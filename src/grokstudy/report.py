@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from grokstudy.monitors.verdicts import NULLS_TO_BEAT
-
 
 def read_captions(paths: list[Path]) -> dict[str, str]:
     """Figure captions by kind, one text file each (workflow/report/<kind>.rst, shared with Snakemake's report)."""
@@ -26,42 +24,17 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, border=0, classes="tbl")
 
 
-def monitors_view(table: pd.DataFrame) -> pd.DataFrame:
-    """The monitors table as the report and the README print it: one row per monitor and detector."""
-
-    def interval(row, prefix: str) -> str:
-        point, low, high = row.get(prefix), row.get(f"{prefix}_low"), row.get(f"{prefix}_high")
-        return "" if pd.isna(point) else f"{point:+.3f} [{low:+.3f}, {high:+.3f}]"
-
-    rows = []
-    for _, row in table.iterrows():
-        counted = not pd.isna(row.get("held_out"))
-        rows.append(
-            {
-                "monitor": f"{row['monitor']} ({row['site']})",
-                "detector": row["detector"],
-                "s per checkpoint": ""
-                if pd.isna(row["seconds_per_checkpoint"])
-                else f"{row['seconds_per_checkpoint']:.2f}",
-                "hits": f"{int(row['hits'])}/{int(row['held_out'])}" if counted else "",
-                "false alarms": f"{int(row['false_alarms'])}/{int(row['non_grokking'])}" if counted else "",
-                "median lead [CI]": interval(row, "median_lead") if counted else "",
-                **{f"minus {null}": interval(row, f"minus_{null}") if counted else "" for null in NULLS_TO_BEAT},
-                "verdict": row["verdict"],
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _monitors_section(table: pd.DataFrame | None) -> str:
-    if table is None:
+def _monitors_section(view: pd.DataFrame | None) -> str:
+    """The monitors table (grokstudy.monitors.verdicts.monitors_view) with what it means."""
+    if view is None:
         return ""
     return f"""<h2>Monitors: test-free alarms against the nulls (docs/monitors.md)</h2>
 <p>Each monitor is read off checkpoints and training facts only; its detector was tuned on the
 development seeds and frozen before the held-out runs were scored. Lead: log10(T90 / alarm step) on
 held-out runs, median with a hierarchical bootstrap interval; "minus" columns: the paired median
 difference to each null. False alarms: alarms on the runs that never generalized.</p>
-{_table(monitors_view(table))}"""
+{_table(view)}
+"""
 
 
 def build(
@@ -115,8 +88,7 @@ that the runs ended before the test could decide. The criteria (version
 fixed from the paper's statements; their history is in docs/claims.md. Baselines: relation
 frequency (composition), majority label (comparison), uniform chance.</p>
 {_table(claims)}
-{_monitors_section(monitors)}
-<h2>Runs</h2>
+{_monitors_section(monitors)}<h2>Runs</h2>
 {_table(pd.DataFrame(runs))}
 <h2>Figures</h2>
 {"".join(sections)}

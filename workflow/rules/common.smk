@@ -54,7 +54,6 @@ CODE_ROOT = Path(workflow.basedir) / "src" / "grokstudy"
 DATA_CODE = code(*code_digest.DATA)
 CURVE_FIGURE_CODE = code(*code_digest.CURVE_FIGURES)
 CLAIMS_CODE = code(*code_digest.CLAIMS)
-REPORT_CODE = code(*code_digest.REPORT)
 
 
 def as_json(value):

@@ -38,7 +38,7 @@ rule report:
     output:
         REPORT,
     params:
-        code=REPORT_CODE,
+        code=code(*code_digest.REPORT, *(["grokstudy.monitors.verdicts"] if FROZEN else [])),
         name=STUDY["name"],
         description=lambda w: STUDY.get("description", ""),
     log:

@@ -128,3 +128,30 @@ def monitors_table(
         row = monitor_row(table, schedule, "", settings)
         rows.append({**labels, "seconds_per_checkpoint": 0.0, **row, "verdict": "null"})
     return pd.DataFrame(rows)
+
+
+def monitors_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The monitors table as the report prints it: one row per monitor and detector."""
+
+    def interval(row, prefix: str) -> str:
+        point, low, high = row.get(prefix), row.get(f"{prefix}_low"), row.get(f"{prefix}_high")
+        return "" if pd.isna(point) else f"{point:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+    rows = []
+    for _, row in table.iterrows():
+        counted = not pd.isna(row.get("held_out"))
+        rows.append(
+            {
+                "monitor": f"{row['monitor']} ({row['site']})",
+                "detector": row["detector"],
+                "s per checkpoint": ""
+                if pd.isna(row["seconds_per_checkpoint"])
+                else f"{row['seconds_per_checkpoint']:.2f}",
+                "hits": f"{int(row['hits'])}/{int(row['held_out'])}" if counted else "",
+                "false alarms": f"{int(row['false_alarms'])}/{int(row['non_grokking'])}" if counted else "",
+                "median lead [CI]": interval(row, "median_lead") if counted else "",
+                **{f"minus {null}": interval(row, f"minus_{null}") if counted else "" for null in NULLS_TO_BEAT},
+                "verdict": row["verdict"],
+            }
+        )
+    return pd.DataFrame(rows)
