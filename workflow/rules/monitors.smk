@@ -124,7 +124,7 @@ rule figure_monitors:
         runs=MONITORED_RUNS,
         roles=as_json(MONITOR_RUN_ROLES),
         dpi=STUDY["figures"]["dpi"],
-        out_dir=f"{RESULTS}/figures",
+        out_dir=lambda w, output: str(Path(output[0]).parent),
     log:
         f"{LOGS}/figures/monitors.log",
     localrule: True
