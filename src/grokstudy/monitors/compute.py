@@ -53,6 +53,10 @@ class TrainingSample:
     coherence: EncodedSplit
     commutator: list[tuple[EncodedSplit, EncodedSplit]]
 
+    def to(self, device) -> TrainingSample:
+        pairs = [(a.to(device), b.to(device)) for a, b in self.commutator]
+        return TrainingSample(self.queries.to(device), self.bridges, self.coherence.to(device), pairs)
+
 
 def training_sample(data_dir: Path, tokenizer, settings: MonitorSettings) -> TrainingSample:
     """A fixed sample of the run's training two-hop facts, from the training file alone."""

@@ -98,20 +98,24 @@ def alarm_of(series: Series, detector: Cusum | Threshold) -> int | None:
         return None
 
 
-def score(series: Series, detector: Cusum | Threshold) -> dict:
-    t_alarm = alarm_of(series, detector)
+def scored(run: str, t_alarm: int | None, t90: int | None, last_step: int) -> dict:
+    """One run's alarm with its lead and outcome."""
     return {
-        "run": series.run,
+        "run": run,
         "t_alarm": t_alarm,
-        "t90": series.t90,
-        "lead": lead(series.t90, t_alarm, series.last_step),
-        "outcome": outcome(series.t90, t_alarm),
+        "t90": t90,
+        "lead": lead(t90, t_alarm, last_step),
+        "outcome": outcome(t90, t_alarm),
     }
 
 
-def schedule_alarm(dev_t90: list[int], fraction: float) -> int:
+def score(series: Series, detector: Cusum | Threshold) -> dict:
+    return scored(series.run, alarm_of(series, detector), series.t90, series.last_step)
+
+
+def schedule_alarm(median_t90: int, fraction: float) -> int:
     """The schedule-only null: an alarm at a fixed fraction of the development runs' median T90."""
-    return round(fraction * float(np.median(dev_t90)))
+    return round(fraction * median_t90)
 
 
 def exact_sign_test(differences: list[float]) -> float:

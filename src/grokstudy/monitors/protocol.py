@@ -17,7 +17,6 @@ from grokstudy.monitors import frozen as frozen_file
 from grokstudy.monitors import leads, tuning
 from grokstudy.monitors.events import Events
 
-ROLES = ("dev", "held_out", "non_grokking")
 BAND_LABELS = {"role": "band", "configuration": "random_init", "t50": None}
 
 
@@ -35,7 +34,13 @@ class TuningSettings:
 
 
 def key_name(key: tuple[str, str]) -> str:
+    """A series (monitor, site) as the frozen file names it."""
     return f"{key[0]}|{key[1]}"
+
+
+def key_of(name: str) -> tuple[str, str]:
+    monitor, site = name.split("|", 1)
+    return monitor, site
 
 
 def series_of(run: str, frame: pd.DataFrame, key, reference: int, events: Events | None) -> leads.Series:
@@ -122,17 +127,17 @@ def lead_times(
     """One row per run, series and frozen detector (and the schedule-only null per run): the alarm,
     the events, the lead and the outcome. `roles`: run -> (role, configuration)."""
     dev, fit_threshold = frozen["development"], frozen["settings"]["fit_threshold"]
+    fits = {run: leads.fit_step(frame, fit_threshold) or dev["median_fit"] for run, frame in frames.items()}
     rows = []
     for name, kinds in frozen["detectors"].items():
-        key = tuple(name.split("|", 1))
+        key = key_of(name)
         for kind, tuned in kinds.items():
             if tuned is None:
                 continue
             detector = tuning.detector_from(tuned["detector"])
             labels = {"monitor": key[0], "site": key[1], "detector": kind, "detector_hash": _short(tuned)}
             for run, frame in frames.items():
-                fit = leads.fit_step(frame, fit_threshold) or dev["median_fit"]
-                score = leads.score(series_of(run, frame, key, fit, events[run]), detector)
+                score = leads.score(series_of(run, frame, key, fits[run], events[run]), detector)
                 rows.append({**_run_labels(run, roles, events), **labels, **score})
             for series in band_series(band, key, dev["median_fit"]):
                 rows.append({**BAND_LABELS, **labels, **leads.score(series, detector)})
@@ -150,17 +155,11 @@ def _run_labels(run: str, roles, events) -> dict:
 
 
 def _schedule_rows(events, roles, median_t90: int, fraction: float) -> list[dict]:
-    t_alarm = leads.schedule_alarm([median_t90], fraction)
+    t_alarm = leads.schedule_alarm(median_t90, fraction)
     labels = {"monitor": leads.SCHEDULE, "site": "dev_median_t90", "detector": f"fraction_{fraction:g}"}
     rows = []
     for run, event in events.items():
         fired = t_alarm if t_alarm <= event.last_step else None
-        score = {
-            "run": run,
-            "t_alarm": fired,
-            "t90": event.t90,
-            "lead": leads.lead(event.t90, fired, event.last_step),
-            "outcome": leads.outcome(event.t90, fired),
-        }
+        score = leads.scored(run, fired, event.t90, event.last_step)
         rows.append({**_run_labels(run, roles, events), **labels, "detector_hash": "", **score})
     return rows

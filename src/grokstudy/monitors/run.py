@@ -32,8 +32,7 @@ def monitor_checkpoints(
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Every monitor at every checkpoint of the run (verified first), and the mean seconds per
     checkpoint of each monitor group."""
-    sample = training_sample(data_dir, tokenizer, settings)
-    sample = _on(sample, device)
+    sample = training_sample(data_dir, tokenizer, settings).to(device)
     frames, timings = [], []
     for step, model in checkpoint_models(checkpoint_dir, device, f"monitors {run}"):
         rows, seconds = monitor_rows(model, sample, settings)
@@ -60,7 +59,7 @@ def monitor_band(
     each checkpoint slot (seeded by trajectory and slot), labelled with the slot's step."""
     if len(checkpoint_steps) >= BAND_SLOTS_PER_TRAJECTORY:
         raise ValueError(f"{len(checkpoint_steps)} checkpoint slots; the band seeds allow {BAND_SLOTS_PER_TRAJECTORY}")
-    sample = _on(training_sample(data_dir, tokenizer, settings), device)
+    sample = training_sample(data_dir, tokenizer, settings).to(device)
     frames, timings = [], []
     for trajectory in range(trajectories):
         for slot, step in enumerate(checkpoint_steps):
@@ -69,14 +68,3 @@ def monitor_band(
             frames.append(_frame(rows, run=label, network="random_init", trajectory=trajectory, step=step))
             timings.append(seconds)
     return pd.concat(frames, ignore_index=True), _mean_seconds(timings)
-
-
-def _on(sample, device: torch.device):
-    from dataclasses import replace
-
-    return replace(
-        sample,
-        queries=sample.queries.to(device),
-        coherence=sample.coherence.to(device),
-        commutator=[(a.to(device), b.to(device)) for a, b in sample.commutator],
-    )

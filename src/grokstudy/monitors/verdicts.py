@@ -15,9 +15,9 @@ import pandas as pd
 from dataclasses import dataclass
 
 from grokstudy.monitors import leads
-from grokstudy.monitors.protocol import key_name
+from grokstudy.monitors.protocol import key_name, key_of
 
-NULLS_TO_BEAT = ("schedule", "train_loss", "train_accuracy", "weight_norm")
+NULLS_TO_BEAT = (leads.SCHEDULE, *leads.NULL_SERIES)
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def monitors_table(
     rows = []
     null_names = {key_name(key) for key in leads.NULL_SERIES.values()}
     for name, kinds in frozen["detectors"].items():
-        monitor, site = name.split("|", 1)
+        monitor, site = key_of(name)
         for kind, tuned in kinds.items():
             labels = {"monitor": monitor, "site": site, "detector": kind, "seconds_per_checkpoint": costs.get(name)}
             if tuned is None:
