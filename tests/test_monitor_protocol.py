@@ -343,3 +343,21 @@ def test_the_commands_tune_freeze_score_and_draw(tmp_path):
         "monitor_false_alarms.png",
         "monitor_leads.png",
     ]
+
+
+def test_the_readme_monitors_table_is_the_reports_view_row_by_row(tmp_path):
+    from grokstudy import claims_table, report
+
+    _, _, summary = evaluated()
+    write_table(summary, tmp_path / claims_table.MONITORS_TABLE, {})
+    lines = claims_table.monitors_markdown(tmp_path).splitlines()
+    view = verdicts.monitors_view(summary)
+    assert lines[0] == "| " + " | ".join(view.columns) + " |" and len(lines) == 2 + len(summary)
+    announcer = next(line for line in lines if line.startswith("| gradient_coherence") and "| cusum |" in line)
+    assert "| 6/6 |" in announcer and announcer.endswith("| predicts |")
+    with pytest.raises(FileNotFoundError, match="run or restore the preset first"):
+        claims_table.monitors_markdown(tmp_path / "elsewhere")
+    report.build("m", "", [], {}, pd.DataFrame({"claim": ["C1"], "status": ["reproduced"]}), [], tmp_path / "r.html", view)
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("<td>predicts</td>") == (view["verdict"] == "predicts").sum() == 2
+    assert all(f"<td>{monitor}</td>" in page for monitor in view["monitor"])

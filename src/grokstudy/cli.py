@@ -299,6 +299,12 @@ def claims_table(args) -> None:
     print(markdown(_preset(args.configfile)[1]))
 
 
+def monitors_table(args) -> None:
+    from grokstudy.claims_table import monitors_markdown
+
+    print(monitors_markdown(_preset(args.configfile)[1]))
+
+
 def restore(args) -> None:
     from grokstudy.artifacts.restore import restore as restore_preset
 
@@ -370,6 +376,7 @@ COMMANDS = (
         publish,
     ),
     ("claims-table", "print a preset's claims table as the README quotes it", _preset_arguments, claims_table),
+    ("monitors-table", "print a preset's monitors table as the README quotes it", _preset_arguments, monitors_table),
     ("bench", "training speed: the original loop's costs against the fast path", bench_arguments, bench),
     *MONITOR_COMMANDS,
 )

@@ -133,9 +133,9 @@ def monitors_table(
 def monitors_view(table: pd.DataFrame) -> pd.DataFrame:
     """The monitors table as the report prints it: one row per monitor and detector."""
 
-    def interval(row, prefix: str) -> str:
-        point, low, high = row.get(prefix), row.get(f"{prefix}_low"), row.get(f"{prefix}_high")
-        return "" if pd.isna(point) else f"{point:+.3f} [{low:+.3f}, {high:+.3f}]"
+    def interval(row, point: str, bounds: str) -> str:
+        value, low, high = row[point], row[f"{bounds}_low"], row[f"{bounds}_high"]
+        return "" if pd.isna(value) else f"{value:+.3f} [{low:+.3f}, {high:+.3f}]"
 
     rows = []
     for _, row in table.iterrows():
@@ -149,8 +149,11 @@ def monitors_view(table: pd.DataFrame) -> pd.DataFrame:
                 else f"{row['seconds_per_checkpoint']:.2f}",
                 "hits": f"{int(row['hits'])}/{int(row['held_out'])}" if counted else "",
                 "false alarms": f"{int(row['false_alarms'])}/{int(row['non_grokking'])}" if counted else "",
-                "median lead [CI]": interval(row, "median_lead") if counted else "",
-                **{f"minus {null}": interval(row, f"minus_{null}") if counted else "" for null in NULLS_TO_BEAT},
+                "median lead [CI]": interval(row, "median_lead", "lead") if counted else "",
+                **{
+                    f"minus {null}": interval(row, f"minus_{null}", f"minus_{null}") if counted else ""
+                    for null in NULLS_TO_BEAT
+                },
                 "verdict": row["verdict"],
             }
         )
