@@ -357,7 +357,8 @@ def test_the_readme_monitors_table_is_the_reports_view_row_by_row(tmp_path):
     assert "| 6/6 |" in announcer and announcer.endswith("| predicts |")
     with pytest.raises(FileNotFoundError, match="run or restore the preset first"):
         claims_table.monitors_markdown(tmp_path / "elsewhere")
-    report.build("m", "", [], {}, pd.DataFrame({"claim": ["C1"], "status": ["reproduced"]}), [], tmp_path / "r.html", view)
+    claims = pd.DataFrame({"claim": ["C1"], "status": ["reproduced"]})
+    report.build("m", "", [], {}, claims, [], tmp_path / "r.html", view)
     page = (tmp_path / "r.html").read_text()
     assert page.count("<td>predicts</td>") == (view["verdict"] == "predicts").sum() == 2
     assert all(f"<td>{monitor}</td>" in page for monitor in view["monitor"])
