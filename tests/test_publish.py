@@ -228,3 +228,15 @@ def test_the_committed_evidence_restores_offline_and_regenerates_byte_identical_
         "figure_accuracy_curves",
     )
     assert (figure / "accuracy_curves.png").read_bytes() == restored
+
+
+def test_the_committed_monitors_evidence_restores_offline_and_the_readme_quotes_its_table(tmp_path):
+    """The monitors preset's table, as the README quotes it, is the one its sealed evidence gives."""
+    preset = "config/monitors.yaml"
+    repo = tmp_path / "repo"
+    run(tmp_path, "git", "clone", "-q", str(REPO), str(repo))
+    grokstudy(repo, "restore", "--configfile", preset, "--only", "figures", "probes")
+    assert planned_jobs(repo, preset) == {}
+    table = grokstudy(repo, "monitors-table", "--configfile", preset).stdout.strip()
+    assert table.count("\n") >= 3
+    assert table in (repo / "README.md").read_text(), "the README's monitors table is not the report's"
