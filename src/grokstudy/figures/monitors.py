@@ -124,9 +124,14 @@ def alarm_times_figure(lead_times: pd.DataFrame):
         & lead_times["t_alarm"].notna()
         & (lead_times["detector"].isin([PRIMARY_DETECTOR]) | (lead_times["monitor"] == "schedule"))
     ]
-    fig, ax = plt.subplots(figsize=(7, 5.5))
-    for (monitor, site), rows in held.groupby(["monitor", "site"], sort=True):
-        ax.scatter(rows["t90"], rows["t_alarm"], s=18, label=f"{monitor} ({site})")
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    series = list(held.groupby(["monitor", "site"], sort=True))
+    colors = plt.get_cmap("tab20").colors
+    for i, ((monitor, site), rows) in enumerate(series):
+        # Alarms and T90 fall on the same few steps: spread the series sideways, in log x, to see each.
+        spread = 10 ** (0.03 * (i / max(len(series) - 1, 1) - 0.5))
+        style = {"color": colors[i % len(colors)], "marker": "osD^vP"[i % 6]}
+        ax.scatter(rows["t90"] * spread, rows["t_alarm"], s=22, label=f"{monitor} ({site})", **style)
     if not held.empty:
         low = float(min(held["t90"].min(), held["t_alarm"].min())) * 0.8
         high = float(max(held["t90"].max(), held["t_alarm"].max())) * 1.2
@@ -135,8 +140,12 @@ def alarm_times_figure(lead_times: pd.DataFrame):
     ax.set_yscale("log")
     ax.set_xlabel("T90 (ID accuracy >= 0.9 at two evaluations)")
     ax.set_ylabel("alarm step")
-    ax.legend(fontsize="x-small", ncol=2, loc="best")
-    ax.set_title("Held-out runs: alarm against T90 (below the line: announced)")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(
+        f"Held-out runs, {PRIMARY_DETECTOR}: alarm against T90 (below the line: announced;"
+        " series spread sideways)",
+        fontsize="small",
+    )
     fig.tight_layout()
     return fig, held
 
