@@ -142,8 +142,7 @@ def alarm_times_figure(lead_times: pd.DataFrame):
     ax.set_ylabel("alarm step")
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(
-        f"Held-out runs, {PRIMARY_DETECTOR}: alarm against T90 (below the line: announced;"
-        " series spread sideways)",
+        f"Held-out runs, {PRIMARY_DETECTOR}: alarm against T90 (below the line: announced; series spread sideways)",
         fontsize="small",
     )
     fig.tight_layout()
