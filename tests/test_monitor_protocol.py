@@ -123,7 +123,7 @@ def test_a_monitor_that_rises_before_generalization_is_claimed():
     announcer = row(summary, "gradient_coherence")
     assert announcer["verdict"] == "predicts", announcer.to_dict()
     assert announcer["hits"] == announcer["held_out"] == 6
-    assert announcer["median_lead"] > 0 and announcer["lead_low"] > 0
+    assert announcer["median_lead"] > 0 and announcer["median_lead_low"] > 0
     held = table[(table["monitor"] == "gradient_coherence") & (table["role"] == "held_out")]
     assert (held["t_alarm"] < held["t90"]).all() and (held["t_alarm"] > 1000).all()
 
@@ -308,8 +308,10 @@ def test_the_commands_tune_freeze_score_and_draw(tmp_path):
                 digest,
                 "--settings",
                 judging,
-                "--out-dir",
-                str(tmp_path / "summary"),
+                "--out-lead-times",
+                str(tmp_path / "summary" / "lead_times.parquet"),
+                "--out-table",
+                str(tmp_path / "summary" / "monitors_table.parquet"),
             ]
         )
         == 0

@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-from grokstudy import cluster, code_digest, models
+from grokstudy import claims_table, cluster, code_digest, models
 from grokstudy import config as study_config
 from grokstudy.analyses import registry
 from grokstudy.config import job_settings
@@ -211,7 +211,7 @@ MONITOR_DIR = f"{RESULTS}/probes/monitors"
 MONITOR_BAND = f"{MONITOR_DIR}/band/random_init.parquet"
 MONITOR_TUNING = f"{MONITOR_DIR}/summary/tuning.json"
 MONITOR_LEAD_TIMES = f"{MONITOR_DIR}/summary/lead_times.parquet"
-MONITOR_TABLE = f"{MONITOR_DIR}/summary/monitors_table.parquet"
+MONITOR_TABLE = f"{RESULTS}/{claims_table.MONITORS_TABLE}"
 MONITOR_ROLES = job_settings.monitor_runs(STUDY) if MONITORS else {}
 MONITORED_RUNS = [run for runs in MONITOR_ROLES.values() for run in runs]
 MONITOR_RUN_ROLES = {
@@ -262,7 +262,7 @@ ALL_PROBE_TABLES = sorted(
     {f for a in ANALYSES for run in analysed_runs(a) for f in analysis_tables(a, run).values()} | set(MONITOR_TABLES)
 )
 REPORT = f"{RESULTS}/report/index.html"
-CLAIMS = f"{RESULTS}/report/claims.csv"
+CLAIMS = f"{RESULTS}/{claims_table.CLAIMS_CSV}"
 
 
 # The same pattern as the preset's names: nothing a wildcard matches can leave its directory.

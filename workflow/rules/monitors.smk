@@ -98,7 +98,6 @@ rule monitor_leads:
         roles=as_json(MONITOR_RUN_ROLES),
         sha256=STUDY["monitors"].get("detectors_sha256"),
         settings=as_json(job_settings.monitor_judging(STUDY)),
-        out_dir=lambda w, output: str(Path(output.table).parent),
     log:
         f"{LOGS}/monitor_leads.log",
     localrule: True
@@ -107,7 +106,8 @@ rule monitor_leads:
     shell:
         "grokstudy monitor-leads --runs {params.runs} --monitors {input.monitors} --metrics {input.metrics}"
         " --band {input.band} --roles {params.roles:q} --detectors {input.detectors}"
-        " --detectors-sha256 {params.sha256} --settings {params.settings:q} --out-dir {params.out_dir} > {log} 2>&1"
+        " --detectors-sha256 {params.sha256} --settings {params.settings:q}"
+        " --out-lead-times {output.lead_times} --out-table {output.table} > {log} 2>&1"
 
 
 rule figure_monitors:

@@ -94,7 +94,7 @@ def lead_forest_figure(table: pd.DataFrame):
     ax.errorbar(
         scored["median_lead"],
         y,
-        xerr=[scored["median_lead"] - scored["lead_low"], scored["lead_high"] - scored["median_lead"]],
+        xerr=[scored["median_lead"] - scored["median_lead_low"], scored["median_lead_high"] - scored["median_lead"]],
         fmt="none",
         ecolor=colors,
     )

@@ -140,7 +140,8 @@ def leads_arguments(p) -> None:
     p.add_argument("--roles", type=_json, required=True, help="run -> [role, configuration], as JSON")
     p.add_argument("--detectors", type=Path, required=True)
     p.add_argument("--detectors-sha256", required=True)
-    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--out-lead-times", type=Path, required=True)
+    p.add_argument("--out-table", type=Path, required=True, help="the monitors table")
 
 
 def leads(args) -> None:
@@ -155,8 +156,8 @@ def leads(args) -> None:
     costs = _costs(args.monitors, frames)
     summary = verdicts.monitors_table(table, frozen_record, costs, verdicts.JudgingSettings.of(args.settings))
     meta = {"detectors_sha256": args.detectors_sha256, "versions": provenance.versions()}
-    write_table(table, args.out_dir / "lead_times.parquet", meta)
-    write_table(summary, args.out_dir / "monitors_table.parquet", meta)
+    write_table(table, args.out_lead_times, meta)
+    write_table(summary, args.out_table, meta)
     print(summary[["monitor", "site", "detector", "hits", "held_out", "false_alarms", "verdict"]].to_string())
 
 

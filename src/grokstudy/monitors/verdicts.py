@@ -73,7 +73,7 @@ def monitor_row(table: pd.DataFrame, rows: pd.DataFrame, detector: str, settings
     lead, low, high = leads.hierarchical_bootstrap_median(
         _by_configuration(_held_out(rows)), settings.resamples, settings.confidence
     )
-    row = {**counts, "median_lead": lead, "lead_low": low, "lead_high": high}
+    row = {**counts, "median_lead": lead, "median_lead_low": low, "median_lead_high": high}
     row["sign_test_p"] = leads.exact_sign_test(_held_out(rows)["lead"].astype(float).tolist())
     for null in NULLS_TO_BEAT:
         diff = leads.hierarchical_bootstrap_median(
@@ -133,8 +133,8 @@ def monitors_table(
 def monitors_view(table: pd.DataFrame) -> pd.DataFrame:
     """The monitors table as the report prints it: one row per monitor and detector."""
 
-    def interval(row, point: str, bounds: str) -> str:
-        value, low, high = row[point], row[f"{bounds}_low"], row[f"{bounds}_high"]
+    def interval(row, column: str) -> str:
+        value, low, high = row[column], row[f"{column}_low"], row[f"{column}_high"]
         return "" if pd.isna(value) else f"{value:+.3f} [{low:+.3f}, {high:+.3f}]"
 
     rows = []
@@ -149,11 +149,8 @@ def monitors_view(table: pd.DataFrame) -> pd.DataFrame:
                 else f"{row['seconds_per_checkpoint']:.2f}",
                 "hits": f"{int(row['hits'])}/{int(row['held_out'])}" if counted else "",
                 "false alarms": f"{int(row['false_alarms'])}/{int(row['non_grokking'])}" if counted else "",
-                "median lead [CI]": interval(row, "median_lead", "lead") if counted else "",
-                **{
-                    f"minus {null}": interval(row, f"minus_{null}", f"minus_{null}") if counted else ""
-                    for null in NULLS_TO_BEAT
-                },
+                "median lead [CI]": interval(row, "median_lead") if counted else "",
+                **{f"minus {null}": interval(row, f"minus_{null}") if counted else "" for null in NULLS_TO_BEAT},
                 "verdict": row["verdict"],
             }
         )
