@@ -65,9 +65,8 @@ def edit_config(repo: Path, old: str, new: str) -> None:
 def test_seal_pins_every_class_in_git(sealed):
     author = sealed["author"]
     tracked = run(author, "git", "ls-files", str(SMOKE_RESULTS)).stdout.split()
-    assert sorted(tracked) == sorted(
-        f"{SMOKE_RESULTS}/{d}.dvc" for d in ("data", "checkpoints", "runs", "probes", "figures", "report", "logs")
-    )
+    classes = ("data", "checkpoints", "runs", "probes", "figures", "report", "logs")
+    assert sorted(tracked) == sorted([*(f"{SMOKE_RESULTS}/{d}.dvc" for d in classes), f"{SMOKE_RESULTS}/jobs.json"])
     assert "checkpoints" in sealed["seal_output"] and "MB" in sealed["seal_output"]
     assert any(sealed["remote"].rglob("*")), "nothing was pushed to the remote"
 
@@ -197,16 +196,30 @@ def test_story6_push_and_pull_through_an_s3_compatible_server(sealed, tmp_path):
         server.wait(timeout=30)
 
 
-def test_story7_restore_refuses_a_dirty_tree_and_changes_nothing(sealed, tmp_path):
-    repo = fresh_clone(sealed, tmp_path)
+CURVE_FIGURE_RULES = ["figure_accuracy_curves", "figure_phi_sweep", "figure_weight_decay"]
+
+
+def _edit_curve_figures(repo: Path) -> None:
     curves = repo / "src" / "grokstudy" / "figures" / "curves.py"
-    edited = curves.read_text() + "\n# local experiment\n"
-    curves.write_text(edited)
-    result = grokstudy(repo, "restore", "--configfile", SMOKE, check=False)
-    assert result.returncode == 2
-    assert "src/grokstudy/figures/curves.py" in result.stderr and "Nothing was pulled" in result.stderr
-    assert curves.read_text() == edited
-    assert not (repo / SMOKE_RESULTS / "figures").exists()
+    text = curves.read_text()
+    assert text.count("figsize=(6.8, 4.4)") == 1
+    curves.write_text(text.replace("figsize=(6.8, 4.4)", "figsize=(7.0, 4.4)"))
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "uncommitted"])
+def test_story8_a_restore_keeps_the_seals_code_record(sealed, tmp_path, committed):
+    """A figure function edited before the restore: the restored figures were drawn by the sealed code,
+    so Snakemake plans exactly those figures and the report, and `why` names the module."""
+    repo = fresh_clone(sealed, tmp_path)
+    _edit_curve_figures(repo)
+    if committed:
+        run(repo, "git", "commit", "-qam", "wider curve figures")
+    restored = grokstudy(repo, "restore", "--configfile", SMOKE, "--only", "figures")
+    assert "4 jobs would rerun (3 code, 1 upstream)" in restored.stdout
+    assert planned_jobs(repo) == {**dict.fromkeys(CURVE_FIGURE_RULES, 1), "report": 1}
+    why = grokstudy(repo, "why", "--configfile", SMOKE).stdout
+    assert why.count("changed  grokstudy.figures.curves") == 3
+    assert "figure_logit_lens" not in why and "train" not in why
 
 
 def test_story7_seal_refuses_pending_jobs(restored_once, tmp_path):

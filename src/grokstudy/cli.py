@@ -312,6 +312,18 @@ def restore(args) -> None:
     restore_preset(root, str(args.configfile), results, chosen=args.only, origin=args.origin)
 
 
+def why_arguments(p):
+    _preset_arguments(p)
+    p.add_argument("targets", nargs="*", help="Snakemake targets (default: everything the preset makes)")
+
+
+def why(args) -> None:
+    from grokstudy.artifacts import why as explain
+
+    root, results = _preset(args.configfile)
+    print(explain.report(explain.explain(root, str(args.configfile), results, args.targets)))
+
+
 def bench_arguments(p):
     _preset_arguments(p)
     p.add_argument("--run", required=True, help="the run whose model, data and batch size are measured")
@@ -368,7 +380,13 @@ COMMANDS = (
     ("claims", "check the paper's claims against this preset's results", claims_arguments, claims),
     ("report", "assemble the HTML report", report_arguments, report),
     ("seal", "record an up-to-date preset's artifacts in DVC and push them (author)", _preset_arguments, seal),
-    ("restore", "pull a preset's sealed artifacts; Snakemake then reruns nothing", restore_arguments, restore),
+    (
+        "restore",
+        "pull a preset's sealed artifacts; Snakemake then reruns what changed since the seal",
+        restore_arguments,
+        restore,
+    ),
+    ("why", "for each job Snakemake would run, what changed: settings, code by module, inputs", why_arguments, why),
     (
         "publish",
         "write a sealed preset as a read-only remote tree, tarballs and a manifest",

@@ -15,14 +15,17 @@ for analysis in ANALYSES:
         output:
             [table_file("{run}", table) for table in analysis.tables],
         params:
-            code=analysis_code(analysis.module)["run"],
-            module=analysis.module,
-            tables=" ".join(analysis.tables),
-            settings=as_json(registry.settings_of(STUDY["probes"], analysis.settings)),
-            device=PROBE_DEVICE,
-            task=lambda w: run_task(w.run),
-            data_dir=lambda w: dataset_dir(w.run),
-            checkpoints=lambda w: checkpoint_dir(w.run),
+            **recorded(
+                analysis.name,
+                code=analysis_code(analysis.module)["run"],
+                module=analysis.module,
+                tables=" ".join(analysis.tables),
+                settings=as_json(registry.settings_of(STUDY["probes"], analysis.settings)),
+                device=PROBE_DEVICE,
+                task=lambda w: run_task(w.run),
+                data_dir=lambda w: dataset_dir(w.run),
+                checkpoints=lambda w: checkpoint_dir(w.run),
+            ),
             out_dir=lambda w, output: str(Path(output[0]).parent),
             run_dir=lambda w, input: str(Path(input.summary).parent),
         threads: STUDY["threads_per_job"]
@@ -50,14 +53,17 @@ for analysis in ANALYSES:
             output:
                 [null_file("{nulls}", table) for table in analysis.null_tables],
             params:
-                code=analysis_code(analysis.module)["nulls"],
-                module=analysis.module,
-                tables=" ".join(analysis.null_tables),
-                settings=as_json(registry.settings_of(STUDY["probes"], analysis.null_module_settings)),
-                model=lambda w: as_json(STUDY["models"][NULL_SETS[w.nulls][1]]),
-                device=PROBE_DEVICE,
-                task=lambda w: STUDY["datasets"][NULL_SETS[w.nulls][0]]["task"],
-                data_dir=lambda w: f"{RESULTS}/data/{NULL_SETS[w.nulls][0]}",
+                **recorded(
+                    analysis.null_rule,
+                    code=analysis_code(analysis.module)["nulls"],
+                    module=analysis.module,
+                    tables=" ".join(analysis.null_tables),
+                    settings=as_json(registry.settings_of(STUDY["probes"], analysis.null_module_settings)),
+                    model=lambda w: as_json(STUDY["models"][NULL_SETS[w.nulls][1]]),
+                    device=PROBE_DEVICE,
+                    task=lambda w: STUDY["datasets"][NULL_SETS[w.nulls][0]]["task"],
+                    data_dir=lambda w: f"{RESULTS}/data/{NULL_SETS[w.nulls][0]}",
+                ),
                 out_dir=lambda w, output: str(Path(output[0]).parent),
             threads: STUDY["threads_per_job"]
             resources:

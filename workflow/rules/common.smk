@@ -5,6 +5,7 @@ import os
 import sys
 
 from grokstudy import claims_table, cluster, code_digest, models
+from grokstudy.artifacts import job_records
 from grokstudy import config as study_config
 from grokstudy.analyses import registry
 from grokstudy.config import job_settings
@@ -25,11 +26,18 @@ ENV = "../../envs/grokstudy.yaml"
 FIGURE_FORMATS = ["png", "pdf", "csv"]
 
 
+# Each rule's recorded params (its code digest and settings) go through JOB_PARAMS.wrap: a seal
+# records them, a restore puts the sealed ones back, `grokstudy why` compares them
+# (grokstudy.artifacts.job_records).
+JOB_PARAMS = job_records.JobParams.from_environment(os.environ)
+recorded = JOB_PARAMS.wrap
+
+
 @functools.cache
 def code(*entries):
     """The digest of the code a job runs (grokstudy.code_digest): a param, so only an edit that
     changes what its modules compute reruns it, never a comment, a docstring or another stage."""
-    return code_digest.digest(entries, root=CODE_ROOT)
+    return JOB_PARAMS.code(code_digest.digest(entries, root=CODE_ROOT), entries, CODE_ROOT)
 
 
 def architecture_of_model(name):
@@ -114,6 +122,11 @@ onstart:
     if GPU_MISSING:
         print(GPU_MISSING, file=sys.stderr)
         sys.exit(1)
+
+
+# What the files on disk were made with, for `grokstudy why`: the params of every job this run covered.
+onsuccess:
+    JOB_PARAMS.save_after_run(job_records.local_record(STUDY["name"]))
 
 
 try:

@@ -14,11 +14,14 @@ for curve in CURVE_FIGURES:
         output:
             figure_outputs(curve, curve),
         params:
-            code=CURVE_FIGURE_CODE,
-            kind=curve,
-            labels=as_json(job_settings.curve_labels(STUDY, STUDY["figures"][curve]["runs"])),
-            dpi=STUDY["figures"]["dpi"],
-            step_axis=STUDY["figures"][curve]["step_axis"],
+            **recorded(
+                f"figure_{curve}",
+                code=CURVE_FIGURE_CODE,
+                kind=curve,
+                labels=as_json(job_settings.curve_labels(STUDY, STUDY["figures"][curve]["runs"])),
+                dpi=STUDY["figures"]["dpi"],
+                step_axis=STUDY["figures"][curve]["step_axis"],
+            ),
             prefix=figure_prefix,
         log:
             f"{LOGS}/figures/{curve}.log",
@@ -42,10 +45,13 @@ for analysis in ANALYSIS_FIGURES:
         output:
             figure_outputs(f"{analysis.name}_{{run}}", analysis.caption, subcategory="{run}"),
         params:
-            code=code("grokstudy.figures.analysis", analysis.figure.split(":")[0]),
-            draw=analysis.figure,
+            **recorded(
+                f"figure_{analysis.name}",
+                code=code("grokstudy.figures.analysis", analysis.figure.split(":")[0]),
+                draw=analysis.figure,
+                dpi=STUDY["figures"]["dpi"],
+            ),
             inputs=lambda w, input: " ".join(f"{name}={path}" for name, path in input.items()),
-            dpi=STUDY["figures"]["dpi"],
             prefix=figure_prefix,
         log:
             f"{LOGS}/figures/{analysis.name}_{{run}}.log",

@@ -12,11 +12,14 @@ rule monitor:
     output:
         f"{MONITOR_DIR}/{{run}}.parquet",
     params:
-        code=lambda w: code("grokstudy.monitors.run", architecture_of_model(STUDY["runs"][w.run]["model"])),
-        settings=lambda w: as_json(job_settings.monitor(STUDY)),
+        **recorded(
+            "monitor",
+            code=lambda w: code("grokstudy.monitors.run", architecture_of_model(STUDY["runs"][w.run]["model"])),
+            settings=lambda w: as_json(job_settings.monitor(STUDY)),
+            checkpoints=lambda w: checkpoint_dir(w.run),
+            device=PROBE_DEVICE,
+        ),
         data_dir=lambda w, input: str(Path(input.manifest).parent),
-        checkpoints=lambda w: checkpoint_dir(w.run),
-        device=PROBE_DEVICE,
     threads: STUDY["threads_per_job"]
     resources:
         gpu=probe_request()["gpu"],
@@ -39,12 +42,15 @@ rule monitor_band:
     output:
         MONITOR_BAND,
     params:
-        code=code("grokstudy.monitors.run", architecture_of_model(STUDY["runs"][BAND_RUN]["model"])),
-        settings=as_json(job_settings.monitor_band(STUDY)),
-        model=as_json(STUDY["models"][STUDY["runs"][BAND_RUN]["model"]]),
-        steps=as_json(run_checkpoint_steps(BAND_RUN)),
+        **recorded(
+            "monitor_band",
+            code=code("grokstudy.monitors.run", architecture_of_model(STUDY["runs"][BAND_RUN]["model"])),
+            settings=as_json(job_settings.monitor_band(STUDY)),
+            model=as_json(STUDY["models"][STUDY["runs"][BAND_RUN]["model"]]),
+            steps=as_json(run_checkpoint_steps(BAND_RUN)),
+            device=PROBE_DEVICE,
+        ),
         data_dir=lambda w, input: str(Path(input.manifest).parent),
-        device=PROBE_DEVICE,
     threads: STUDY["threads_per_job"]
     resources:
         gpu=probe_request()["gpu"],
@@ -69,10 +75,13 @@ rule monitor_tuning:
     output:
         MONITOR_TUNING,
     params:
-        code=code("grokstudy.monitors.protocol", "grokstudy.monitors.events"),
-        runs=MONITOR_ROLES["dev"],
-        seeds=as_json(STUDY["monitors"]["dev_seeds"]),
-        settings=as_json(job_settings.monitor_tuning(STUDY)),
+        **recorded(
+            "monitor_tuning",
+            code=code("grokstudy.monitors.protocol", "grokstudy.monitors.events"),
+            runs=MONITOR_ROLES["dev"],
+            seeds=as_json(STUDY["monitors"]["dev_seeds"]),
+            settings=as_json(job_settings.monitor_tuning(STUDY)),
+        ),
     log:
         f"{LOGS}/monitor_tuning.log",
     localrule: True
@@ -93,11 +102,14 @@ rule monitor_leads:
         lead_times=MONITOR_LEAD_TIMES,
         table=MONITOR_TABLE,
     params:
-        code=code("grokstudy.monitors.protocol", "grokstudy.monitors.verdicts", "grokstudy.monitors.events"),
-        runs=MONITORED_RUNS,
-        roles=as_json(MONITOR_RUN_ROLES),
-        sha256=STUDY["monitors"].get("detectors_sha256"),
-        settings=as_json(job_settings.monitor_judging(STUDY)),
+        **recorded(
+            "monitor_leads",
+            code=code("grokstudy.monitors.protocol", "grokstudy.monitors.verdicts", "grokstudy.monitors.events"),
+            runs=MONITORED_RUNS,
+            roles=as_json(MONITOR_RUN_ROLES),
+            sha256=STUDY["monitors"].get("detectors_sha256"),
+            settings=as_json(job_settings.monitor_judging(STUDY)),
+        ),
     log:
         f"{LOGS}/monitor_leads.log",
     localrule: True
@@ -120,10 +132,13 @@ rule figure_monitors:
     output:
         [f for stem, kind in MONITOR_FIGURES for f in figure_outputs(stem, kind)],
     params:
-        code=code("grokstudy.figures.monitors"),
-        runs=MONITORED_RUNS,
-        roles=as_json(MONITOR_RUN_ROLES),
-        dpi=STUDY["figures"]["dpi"],
+        **recorded(
+            "figure_monitors",
+            code=code("grokstudy.figures.monitors"),
+            runs=MONITORED_RUNS,
+            roles=as_json(MONITOR_RUN_ROLES),
+            dpi=STUDY["figures"]["dpi"],
+        ),
         out_dir=lambda w, output: str(Path(output[0]).parent),
     log:
         f"{LOGS}/figures/monitors.log",

@@ -14,8 +14,7 @@ rule claims:
     output:
         CLAIMS,
     params:
-        code=CLAIMS_CODE,
-        config=as_json(job_settings.claims(STUDY)),
+        **recorded("claims", code=CLAIMS_CODE, config=as_json(job_settings.claims(STUDY))),
     log:
         f"{LOGS}/claims.log",
     localrule: True
@@ -38,9 +37,12 @@ rule report:
     output:
         REPORT,
     params:
-        code=code(*code_digest.REPORT, *(["grokstudy.monitors.verdicts"] if FROZEN else [])),
-        name=STUDY["name"],
-        description=lambda w: STUDY.get("description", ""),
+        **recorded(
+            "report",
+            code=code(*code_digest.REPORT, *(["grokstudy.monitors.verdicts"] if FROZEN else [])),
+            name=STUDY["name"],
+            description=lambda w: STUDY.get("description", ""),
+        ),
     log:
         f"{LOGS}/report.log",
     localrule: True

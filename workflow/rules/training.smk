@@ -11,13 +11,16 @@ rule train:
         predictions=f"{RESULTS}/runs/{{run}}/predictions.parquet",
         summary=f"{RESULTS}/runs/{{run}}/run.json",
     params:
-        code=lambda w: train_code(w.run),
-        run=settings(job_settings.training, "run"),
-        model=settings(job_settings.model, "run"),
+        **recorded(
+            "train",
+            code=lambda w: train_code(w.run),
+            run=settings(job_settings.training, "run"),
+            model=settings(job_settings.model, "run"),
+            device=STUDY["device"],
+        ),
         data_dir=lambda w: dataset_dir(w.run),
         out_dir=lambda w, output: str(Path(output.metrics).parent),
         checkpoints=lambda w: checkpoint_dir(w.run),
-        device=STUDY["device"],
     threads: STUDY["threads_per_job"]
     # Longest runs first (cost ~ steps x prompt length), so the parallel lanes finish together.
     priority: lambda w: training_cost(w.run)

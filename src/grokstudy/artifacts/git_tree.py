@@ -25,6 +25,12 @@ def local_changes(root: Path, paths=PRODUCER_PATHS) -> list[str]:
     return [line[3:] for line in out.stdout.splitlines() if line.strip()]
 
 
+def head(root: Path) -> str | None:
+    """The commit checked out, or None in a repository without one."""
+    result = _git(root, "rev-parse", "HEAD")
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
 def stage(root: Path, files) -> None:
     result = _git(root, "add", "--", *map(str, files))
     if result.returncode != 0:

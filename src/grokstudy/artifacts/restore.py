@@ -3,7 +3,8 @@
 import json
 from pathlib import Path
 
-from grokstudy.artifacts import classes, dvc_repo, git_tree, integrity, publish, sources, workflow_state
+from grokstudy.artifacts import classes, dvc_repo, git_tree, integrity, job_records, publish, sources, why
+from grokstudy.artifacts import workflow_state
 from grokstudy.errors import ArtifactError
 from grokstudy.paths import inside
 
@@ -11,15 +12,19 @@ from grokstudy.paths import inside
 EVIDENCE_TREE = Path("evidence/remote")
 
 
-def _refuse_local_changes(root: Path) -> None:
-    changed = git_tree.local_changes(root)
-    if changed:
-        listed = "\n".join(f"    {path}" for path in changed[:10]) + ("\n    ..." if len(changed) > 10 else "")
+def _sealed_record(results: Path, configfile: str) -> Path:
+    path = results / job_records.SEALED_RECORD
+    if not path.is_file():
         raise ArtifactError(
-            "restore refuses to run on local changes to the workflow, configs or source:\n"
-            f"{listed}\nThey would be recorded as the producer of the pulled artifacts. Commit or"
-            " stash them (`git stash`), restore, then reapply. Nothing was pulled or changed."
+            f"the seal at this commit has no job record ({path}): without it, the restored files would be"
+            " marked as made by today's code. The author reseals the preset"
+            f" (`grokstudy seal --configfile {configfile}`). Nothing was pulled or changed."
         )
+    try:
+        job_records.read(path)
+    except (ValueError, KeyError) as error:
+        raise ArtifactError(f"{path} is not a job record this code reads: {error}. Nothing was pulled.") from None
+    return path
 
 
 def _remove_touched_logs(logs: Path, existing: set[Path]) -> None:
@@ -181,8 +186,8 @@ def restore(root: Path, configfile: str, results: Path, chosen=None, log=print, 
     """
     git_tree.require_repo(root)
     dvc_repo.require_repo(root)
-    _refuse_local_changes(root)
     workflow_state.refuse_held_lock(root, configfile)
+    sealed = _sealed_record(results, configfile)
     names = _chosen_classes(chosen, log)
     pointers = [classes.pointer(d) for d in classes.directories(results, names)]
     unsealed = [str(p.relative_to(root)) for p in pointers if not p.exists()]
@@ -209,8 +214,13 @@ def restore(root: Path, configfile: str, results: Path, chosen=None, log=print, 
         log(f"restore: marking the restored results up to date for Snakemake (targets {', '.join(targets)})")
         logs = classes.directories(results, ["logs"])[0]
         existing = set(logs.rglob("*")) if logs.exists() else set()
-        workflow_state.mark_up_to_date(root, configfile, targets)
+        workflow_state.mark_up_to_date(root, configfile, targets, sealed)
         _remove_touched_logs(logs, existing)
-    pending = workflow_state.pending_jobs(root, configfile)
-    log(f"restore: done; Snakemake now plans {sum(pending.values())} jobs")
+    explanations = why.explain(root, configfile, results)
+    log(f"restore: done; against the seal's record, {why.summary(explanations)}")
+    if explanations:
+        log(f"restore: `grokstudy why --configfile {configfile}` names what changed for each")
+    pending: dict[str, int] = {}
+    for explanation in explanations:
+        pending[explanation.job.rule] = pending.get(explanation.job.rule, 0) + 1
     return pending

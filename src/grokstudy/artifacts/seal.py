@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from grokstudy.artifacts import classes, dvc_repo, git_tree, workflow_state
+from grokstudy.artifacts import classes, dvc_repo, git_tree, job_records, workflow_state
 from grokstudy.errors import ArtifactError
 
 
@@ -37,6 +37,23 @@ def _refuse_incomplete_outputs(root: Path, configfile: str, names) -> None:
     )
 
 
+def _job_record(root: Path, configfile: str, results: Path, names, log) -> Path:
+    """Write what every job ran with (its code digest and settings) beside the pointers.
+
+    Nothing is pending, so each job's params as the checkout computes them are the ones Snakemake
+    recorded when it ran the job.
+    """
+    record = workflow_state.evaluate_jobs(root, configfile, classes.snakemake_targets(names))
+    record.commit = git_tree.head(root)
+    changed = git_tree.local_changes(root)
+    if changed:
+        log(f"seal: {len(changed)} files differ from commit {record.commit}; the job record holds what ran")
+    path = results / job_records.SEALED_RECORD
+    job_records.write(record, path)
+    log(f"seal: the code digest and settings of {len(record.jobs)} jobs in {path.relative_to(root)}")
+    return path
+
+
 def seal(root: Path, configfile: str, results: Path, log=print) -> list[dict]:
     git_tree.require_repo(root)
     dvc_repo.require_repo(root)
@@ -61,6 +78,7 @@ def seal(root: Path, configfile: str, results: Path, log=print) -> list[dict]:
     missing = [str(d.relative_to(root)) for d in directories if not d.is_dir()]
     if missing:
         raise ArtifactError(f"artifact directories missing: {', '.join(missing)}; nothing was sealed")
+    record = _job_record(root, configfile, results, names, log)
     log(f"seal: recording {len(directories)} directories of {results.relative_to(root)} in DVC")
     dvc_repo.run(root, "add", "--quiet", *[str(d.relative_to(root)) for d in directories])
     pointers = [classes.pointer(d) for d in directories]
@@ -71,7 +89,7 @@ def seal(root: Path, configfile: str, results: Path, log=print) -> list[dict]:
             f"could not push to remote '{remote}' ({url}):\n{dvc_repo.tail(pushed)}\n"
             "The pointers are recorded locally; run seal again once the remote is reachable."
         )
-    git_tree.stage(root, pointers)
+    git_tree.stage(root, [*pointers, record])
     sizes = class_sizes(results, names)
     for row in sizes:
         log(f"  {row['class']:<12} {row['files']:>6} files {row['bytes'] / 1e6:>10.2f} MB")

@@ -1,17 +1,78 @@
 """Ask Snakemake what it would run, and bring its records in line with restored files."""
 
+import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from grokstudy.artifacts import job_records
 from grokstudy.errors import ArtifactError
 
 
-def _snakemake(root: Path, configfile: str, *args: str, targets=()) -> subprocess.CompletedProcess:
+def _snakemake(root: Path, configfile: str, *args: str, targets=(), env=None) -> subprocess.CompletedProcess:
     # Targets go first: --configfile takes several values and would swallow them.
     command = [sys.executable, "-m", "snakemake", *targets, "--configfile", configfile, *args]
-    return subprocess.run(command, cwd=root, capture_output=True, text=True)
+    return subprocess.run(command, cwd=root, capture_output=True, text=True, env={**os.environ, **(env or {})})
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One job of a dry run's plan: its rule, wildcards, outputs and Snakemake's reason."""
+
+    rule: str
+    wildcards: dict
+    outputs: tuple[str, ...]
+    reason: str
+
+    @property
+    def key(self) -> str:
+        return job_records.job_key(self.rule, self.wildcards)
+
+
+def _fields(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def parse_planned_jobs(output: str) -> list[PlannedJob]:
+    """The job blocks of a dry run (`rule NAME:` or `localrule NAME:`, then indented `key: value` lines)."""
+    jobs, block, rule = [], {}, None
+    for line in [*output.splitlines(), ""]:
+        header = line.rstrip().removeprefix("local")
+        if header.startswith("rule ") and header.endswith(":") and not line.startswith(" "):
+            rule, block = header[len("rule ") : -1], {}
+        elif rule and line.startswith("    ") and ": " in line:
+            key, value = line.strip().split(": ", 1)
+            block[key] = value
+        elif rule:
+            wildcards = dict(item.split("=", 1) for item in _fields(block.get("wildcards", "")))
+            outputs = tuple(_fields(block.get("output", "")))
+            if outputs:  # a target rule such as `all` makes nothing
+                jobs.append(PlannedJob(rule, wildcards, outputs, block.get("reason", "")))
+            rule = None
+    return jobs
+
+
+def planned(root: Path, configfile: str, targets=()) -> list[PlannedJob]:
+    """Every job a plain `snakemake` (for `targets`, default the preset's `all`) would run now."""
+    result = _snakemake(root, configfile, "--dry-run", targets=list(targets))
+    text = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise ArtifactError(f"Snakemake could not plan the workflow:\n{text[-2000:]}")
+    return parse_planned_jobs(result.stdout)
+
+
+def evaluate_jobs(root: Path, configfile: str, targets=()) -> job_records.Record:
+    """The recorded params of every job behind `targets`, as the checkout computes them now."""
+    with tempfile.TemporaryDirectory(prefix="grokstudy-jobs-") as scratch:
+        evaluations = Path(scratch) / "evaluations.jsonl"
+        env = {job_records.RECORD_ENV: str(evaluations)}
+        result = _snakemake(root, configfile, "--dry-run", "--forceall", "--quiet", targets=list(targets), env=env)
+        if result.returncode != 0 or not evaluations.is_file():
+            text = result.stdout + result.stderr
+            raise ArtifactError(f"Snakemake could not evaluate the workflow's jobs:\n{text[-2000:]}")
+        return job_records.read_evaluations(evaluations)
 
 
 def parse_job_stats(output: str) -> dict[str, int]:
@@ -63,13 +124,15 @@ def refuse_held_lock(root: Path, configfile: str) -> None:
         raise ArtifactError(_lock_held(root, configfile) + " Nothing was changed.")
 
 
-def mark_up_to_date(root: Path, configfile: str, targets) -> None:
-    """Record every job behind `targets` as run on the files now on disk, without running anything.
+def mark_up_to_date(root: Path, configfile: str, targets, sealed: Path) -> None:
+    """Record every job behind `targets` as run on the files now on disk, with the params (code
+    digest and settings) that the seal's job record `sealed` holds, without running anything.
 
     --forceall makes Snakemake write metadata for every job, so a later change to a rule's
     parameters or code is still noticed (a plain --touch leaves untouched rules without records).
     """
-    result = _snakemake(root, configfile, "--touch", "--forceall", "--cores", "1", targets=list(targets))
+    env = {job_records.REPLAY_ENV: str(sealed)}
+    result = _snakemake(root, configfile, "--touch", "--forceall", "--cores", "1", targets=list(targets), env=env)
     text = result.stdout + result.stderr
     if result.returncode == 0:
         return
