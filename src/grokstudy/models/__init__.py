@@ -2,8 +2,10 @@
 only these functions. An architecture is one module of this package that defines ARCHITECTURE,
 plus its row in ARCHITECTURE_MODULES; the module is imported when a spec or a checkpoint names it.
 
-A job imports only the architecture its model spec names, so a job's code digest covers that
-architecture alone: adding or editing one architecture reruns no job of another.
+A job imports only the architecture its model spec names, so editing one architecture's module
+reruns no job of another. Adding one is not free: its row in ARCHITECTURE_MODULES is in this
+module, which every job that builds or loads a model imports, so the row changes every such job's
+code digest.
 """
 
 from __future__ import annotations
