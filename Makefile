@@ -1,5 +1,5 @@
 # The README's two commands: `make study` (every figure, default preset) and `make test`.
-# `make check` is the quick gate before a commit: linters and the fast tests (a few minutes).
+# `make check` is the quick gate before a commit: linters and the fast tests (about 3 minutes).
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
