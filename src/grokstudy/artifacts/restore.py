@@ -187,7 +187,6 @@ def restore(root: Path, configfile: str, results: Path, chosen=None, log=print, 
     git_tree.require_repo(root)
     dvc_repo.require_repo(root)
     workflow_state.refuse_held_lock(root, configfile)
-    sealed = _sealed_record(results, configfile)
     names = _chosen_classes(chosen, log)
     pointers = [classes.pointer(d) for d in classes.directories(results, names)]
     unsealed = [str(p.relative_to(root)) for p in pointers if not p.exists()]
@@ -196,6 +195,7 @@ def restore(root: Path, configfile: str, results: Path, chosen=None, log=print, 
             f"no sealed artifacts at this commit for {', '.join(unsealed)}; the author runs"
             f" `grokstudy seal --configfile {configfile}`, or compute them with Snakemake"
         )
+    sealed = _sealed_record(results, configfile)
 
     cache = dvc_repo.cache_dir(root)
     source = _published_source(root, results, pointers, cache, origin, log)

@@ -49,9 +49,23 @@ def _job_record(root: Path, configfile: str, results: Path, names, log) -> Path:
     if changed:
         log(f"seal: {len(changed)} files differ from commit {record.commit}; the job record holds what ran")
     path = results / job_records.SEALED_RECORD
+    if _unchanged(path, record):
+        log(f"seal: {path.relative_to(root)} unchanged: every job ran as the last seal recorded")
+        return path
     job_records.write(record, path)
     log(f"seal: the code digest and settings of {len(record.jobs)} jobs in {path.relative_to(root)}")
     return path
+
+
+def _unchanged(path: Path, record: job_records.Record) -> bool:
+    """Whether the committed record already says exactly this (then it keeps its commit)."""
+    if not path.is_file():
+        return False
+    try:
+        sealed = job_records.read(path)
+    except (ValueError, KeyError):
+        return False
+    return sealed.jobs == record.jobs and sealed.code == record.code
 
 
 def seal(root: Path, configfile: str, results: Path, log=print) -> list[dict]:
