@@ -2,7 +2,10 @@ import json
 import re
 import threading
 
+import shutil
+
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -79,6 +82,21 @@ def test_interrupted_run_resumes_to_identical_numbers(composition_dir, trained_r
     a = load_file(trained_run / "checkpoints" / f"step_{last:08d}" / "model.safetensors")
     b = load_file(tmp_path / "checkpoints" / f"step_{last:08d}" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_finished_run_keeps_its_rows_in_compressed_tables_and_resumes_from_them(
+    composition_dir, trained_run, tmp_path
+):
+    """The append-only JSON-lines logs go once the tables hold every row (zstd); running the finished
+    run again reopens them from the tables and writes the same tables."""
+    assert not list(trained_run.glob("*.jsonl"))
+    for table in ("metrics.parquet", "predictions.parquet"):
+        assert pq.ParquetFile(trained_run / table).metadata.row_group(0).column(0).compression == "ZSTD"
+    shutil.copytree(trained_run, tmp_path / "run")
+    again = train_run(TINY_RUN, TINY_MODEL, composition_dir, tmp_path / "run", device="cpu", progress=False)
+    assert again["resumed_from_step"] == TINY_RUN["steps"]
+    for table in ("metrics.parquet", "predictions.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "run" / table), pd.read_parquet(trained_run / table))
 
 
 def test_changed_config_does_not_resume_stale_checkpoints(composition_dir, tmp_path):

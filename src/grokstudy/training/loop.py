@@ -283,7 +283,7 @@ def _final_metrics(metrics: pd.DataFrame) -> dict:
 def write_metrics(metrics: pd.DataFrame, path: Path) -> str:
     """Write a metrics table atomically; returns its sha256, which the run summary records for readers."""
     partial = path.with_name(path.name + ".partial")
-    metrics.to_parquet(partial, index=False)
+    metrics.to_parquet(partial, index=False, compression="zstd")
     sha256 = provenance.file_sha256(partial)
     partial.replace(path)
     return sha256
@@ -313,6 +313,9 @@ def train_run(
     plan = load_plan(run_params, model_params, data_dir, dev)
     checkpoints = CheckpointStore(checkpoint_dir or out_dir / "checkpoints")
     logs = (MetricsLog(out_dir / "metrics.jsonl"), MetricsLog(out_dir / "predictions.jsonl", PREDICTION_COLUMNS))
+    tables = (out_dir / results.METRICS, out_dir / results.PREDICTIONS)
+    for log, table in zip(logs, tables, strict=True):
+        log.reopen(table)
     state = init_or_resume(plan, checkpoints, logs, dev)
 
     started = time.perf_counter()
@@ -331,7 +334,9 @@ def train_run(
         return {"interrupted_at": stopped_at}
     metrics = logs[0].frame()
     summary = run_summary(plan, state, metrics, dev, threads, seconds)
-    summary[results.METRICS_HASH] = write_metrics(metrics, out_dir / results.METRICS)
-    summary[results.PREDICTIONS_HASH] = write_metrics(logs[1].frame(), out_dir / results.PREDICTIONS)
+    summary[results.METRICS_HASH] = write_metrics(metrics, tables[0])
+    summary[results.PREDICTIONS_HASH] = write_metrics(logs[1].frame(), tables[1])
     provenance.write_json(out_dir / results.SUMMARY, summary)
+    for log in logs:  # the tables hold every row, compressed; a later resume reopens the logs from them
+        log.path.unlink(missing_ok=True)
     return summary

@@ -1,4 +1,8 @@
-"""An append-only JSON-lines log of evaluation results that survives interruption."""
+"""An append-only JSON-lines log of evaluation results that survives interruption.
+
+A finished run keeps its rows in compressed Parquet tables instead; a run resumed after that reopens
+its logs from them.
+"""
 
 import json
 from pathlib import Path
@@ -32,6 +36,12 @@ class MetricsLog:
         kept = [r for r in self.rows() if r["step"] <= step]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+    def reopen(self, table: Path) -> None:
+        """Start from a finished run's table when the log itself is gone (the run removed it)."""
+        if not self.path.exists() and Path(table).exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.append(pd.read_parquet(table).to_dict("records"))
 
     def append(self, rows: list[dict]) -> None:
         with open(self.path, "a") as handle:
