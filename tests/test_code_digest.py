@@ -1,6 +1,7 @@
 """Code dependencies: a job's digest follows the modules its entry imports, and only what they compute."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -81,12 +82,46 @@ def test_the_stages_of_the_study_import_only_their_own_code():
     assert {"grokstudy.models.gpt2", "grokstudy.models.looped_gpt2"} <= looped
     assert not {m for m in training if m.startswith(("grokstudy.analyses", "grokstudy.figures", "grokstudy.claims"))}
     assert "grokstudy.cli" not in training
-    per_analysis = {
-        a.name: set(code_digest.closure(["grokstudy.analyses.runner", a.module])) for a in registry.ANALYSES
-    }
+    per_analysis = {a.name: set(code_digest.closure([*code_digest.ANALYSIS, a.module])) for a in registry.ANALYSES}
     # Each analysis reads its own module, never another analysis's.
     for name, modules in per_analysis.items():
         others = {a.module for a in registry.ANALYSES if a.name != name}
         assert registry.BY_NAME[name].module in modules and not modules & others, name
     # The registry is read by the Snakefile only: adding a row changes no analysis job's code.
     assert all("grokstudy.analyses.registry" not in modules for modules in per_analysis.values())
+
+
+def test_error_messages_change_no_digest_but_what_is_raised_does(package):
+    stage = package / "stage.py"
+    stage.write_text(stage.read_text() + "\n\ndef check(x):\n    if x:\n        raise ValueError(f'bad {x}')\n")
+    before = code_digest.digest(["grokstudy.stage"], root=package)
+    stage.write_text(stage.read_text().replace("f'bad {x}'", "f'x is {x}, which is not allowed'"))
+    assert code_digest.digest(["grokstudy.stage"], root=package) == before
+    stage.write_text(stage.read_text().replace("raise ValueError", "raise KeyError"))
+    assert code_digest.digest(["grokstudy.stage"], root=package) != before
+
+
+def test_the_text_modules_hold_words_only_and_no_stage_reads_them():
+    """Exception classes and recovery hints: no digest covers them, so they must compute nothing."""
+    import ast
+    import inspect
+
+    from grokstudy import errors, recovery
+
+    assert all(
+        issubclass(obj, Exception)
+        for _, obj in inspect.getmembers(errors, inspect.isclass)
+        if obj.__module__ == errors.__name__
+    )
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(inspect.getsource(recovery)))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("grokstudy")
+    }
+    assert imported <= {"grokstudy.artifacts.classes"}
+    returns = [fn.__annotations__.get("return") for _, fn in inspect.getmembers(recovery, inspect.isfunction)]
+    assert all(r in (str, Path) or "str" in str(r) for r in returns), returns
+    for stage in (code_digest.DATA, code_digest.TRAINING, code_digest.ANALYSIS, code_digest.CLAIMS):
+        modules = code_digest.closure(stage)
+        assert not set(modules) & set(code_digest.TEXT_MODULES)
+        assert not [m for m in modules if m.startswith(("grokstudy.artifacts", "grokstudy.cli", "grokstudy.config"))]

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from grokstudy.errors import ArtifactError, ConfigError, CorruptArtifactError
+from grokstudy.jobs import handler
 from grokstudy.monitors.commands import COMMANDS as MONITOR_COMMANDS
 from grokstudy.paths import inside
 
@@ -39,14 +40,6 @@ def prepare_arguments(p):
     p.add_argument("--out", type=Path, required=True)
 
 
-def prepare(args) -> None:
-    from grokstudy.data import store
-
-    dataset = store.generate(args.params)
-    store.write(dataset, args.params, args.out)
-    print(f"{args.out}: {dataset.counts} phi achieved {dataset.phi_achieved:.4f}")
-
-
 def train_arguments(p):
     p.add_argument("--run-params", type=_json, required=True, help="the run's settings as JSON")
     p.add_argument("--model-params", type=_json, required=True, help="the run's model as JSON")
@@ -56,22 +49,6 @@ def train_arguments(p):
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--stop-after-step", type=int, default=None, help=argparse.SUPPRESS)
-
-
-def train(args) -> None:
-    from grokstudy.training.loop import train_run
-
-    result = train_run(
-        args.run_params,
-        args.model_params,
-        args.data,
-        args.out,
-        args.checkpoints,
-        device=args.device,
-        threads=args.threads,
-        stop_after_step=args.stop_after_step,
-    )
-    print(json.dumps(result.get("final", result)))
 
 
 def _analysis_common(p):
@@ -94,34 +71,6 @@ def analyze_arguments(p):
     )
 
 
-def _print_summary(module_name: str, frames: dict) -> None:
-    """The module's own summary of its tables when it has one, else their sizes."""
-    import importlib
-
-    module = importlib.import_module(module_name)
-    if hasattr(module, "summary"):
-        print(module.summary(frames))
-    else:
-        print(", ".join(f"{name}: {len(frame)} rows" for name, frame in frames.items()))
-
-
-def analyze(args) -> None:
-    from grokstudy import provenance
-    from grokstudy.analyses import runner
-
-    job = runner.make_job(
-        args.run, args.task, args.data, args.settings, args.device, args.threads, run_dir=args.run_dir
-    )
-    frames = runner.analyse_checkpoints(args.module, job, args.checkpoints, tuple(args.tables))
-    meta = {
-        "settings": args.settings,
-        "versions": provenance.versions(),
-        "run_fingerprint": runner.run_fingerprint(args.run_dir),
-    }
-    runner.write_tables(frames, args.out_dir, meta)
-    _print_summary(args.module, frames)
-
-
 def analyze_nulls_arguments(p):
     _analysis_common(p)
     p.add_argument(
@@ -129,31 +78,11 @@ def analyze_nulls_arguments(p):
     )
 
 
-def analyze_nulls(args) -> None:
-    from grokstudy import provenance
-    from grokstudy.analyses import runner
-
-    job = runner.make_job(
-        args.run, args.task, args.data, args.settings, args.device, args.threads, model_spec=args.model_params
-    )
-    frames = runner.analyse_nulls(args.module, job, tuple(args.tables))
-    meta = {"settings": args.settings, "model_params": args.model_params, "versions": provenance.versions()}
-    runner.write_tables(frames, args.out_dir, meta)
-    print(", ".join(f"{name}: {len(frame)} rows" for name, frame in frames.items()))
-
-
 def analysis_figure_arguments(p):
     p.add_argument("--draw", required=True, help="module:function drawing the figure (its registry row names it)")
     p.add_argument("--inputs", nargs="+", required=True, metavar="TABLE=PATH")
     p.add_argument("--dpi", type=int, default=150)
     p.add_argument("--out-prefix", type=Path, required=True)
-
-
-def analysis_figure(args) -> None:
-    from grokstudy.figures.analysis import draw
-
-    inputs = dict(item.split("=", 1) for item in args.inputs)
-    draw(args.draw, {name: Path(path) for name, path in inputs.items()}, args.dpi, args.out_prefix)
 
 
 def figure_arguments(p):
@@ -175,12 +104,6 @@ def figure_arguments(p):
     p.add_argument("--out-prefix", type=Path, required=True)
 
 
-def figure(args) -> None:
-    from grokstudy.figures.draw import draw
-
-    draw(args.kind, args.inputs, args.labels, args.step_axis, args.dpi, args.out_prefix, baselines=args.baselines)
-
-
 def claims_arguments(p):
     p.add_argument("--config", type=_json, required=True, help="the claim criteria and the facts of each run, as JSON")
     p.add_argument("--metrics", type=Path, nargs="+", required=True)
@@ -195,24 +118,6 @@ def claims_arguments(p):
     p.add_argument("--out", type=Path, required=True)
 
 
-def claims(args) -> None:
-    from grokstudy import claims as study_claims
-
-    table = study_claims.evaluate_files(
-        args.config,
-        args.metrics,
-        args.lens,
-        args.causal,
-        args.baselines,
-        args.lens_queries,
-        args.predictions,
-        args.sweep,
-    )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(table[["claim", "status", "measured"]].to_string(index=False))
-
-
 def report_arguments(p):
     p.add_argument("--name", required=True)
     p.add_argument("--description", default="")
@@ -222,20 +127,6 @@ def report_arguments(p):
     p.add_argument("--runs", type=Path, nargs="+", required=True)
     p.add_argument("--monitors-table", type=Path, nargs="*", default=[], help="the monitors table, when scored")
     p.add_argument("--out", type=Path, required=True)
-
-
-def report(args) -> None:
-    import pandas as pd
-
-    from grokstudy import report as study_report
-    from grokstudy.monitors.verdicts import monitors_view
-    from grokstudy.results import read_table
-
-    captions = study_report.read_captions(args.captions)
-    monitors = monitors_view(read_table(args.monitors_table[0])) if args.monitors_table else None
-    study_report.build(
-        args.name, args.description, args.figures, captions, pd.read_csv(args.claims), args.runs, args.out, monitors
-    )
 
 
 def _preset_arguments(p):
@@ -371,14 +262,14 @@ def _restore_epilog() -> str:
 # name, help, arguments, handler
 COMMANDS = (
     ("validate", "check a preset before any job runs", validate_arguments, validate),
-    ("prepare", "generate one dataset", prepare_arguments, prepare),
-    ("train", "train (or resume) one run", train_arguments, train),
-    ("analyze", "run one analysis over every checkpoint of a run", analyze_arguments, analyze),
-    ("analyze-nulls", "run one analysis on its null networks", analyze_nulls_arguments, analyze_nulls),
-    ("figure", "draw one accuracy-curve figure", figure_arguments, figure),
-    ("analysis-figure", "draw one analysis's figure of a run", analysis_figure_arguments, analysis_figure),
-    ("claims", "check the paper's claims against this preset's results", claims_arguments, claims),
-    ("report", "assemble the HTML report", report_arguments, report),
+    ("prepare", "generate one dataset", prepare_arguments, handler("prepare")),
+    ("train", "train (or resume) one run", train_arguments, handler("train")),
+    ("analyze", "run one analysis over every checkpoint of a run", analyze_arguments, handler("analyze")),
+    ("analyze-nulls", "run one analysis on its null networks", analyze_nulls_arguments, handler("analyze_nulls")),
+    ("figure", "draw one accuracy-curve figure", figure_arguments, handler("figure")),
+    ("analysis-figure", "draw one analysis's figure of a run", analysis_figure_arguments, handler("analysis_figure")),
+    ("claims", "check the paper's claims against this preset's results", claims_arguments, handler("claims")),
+    ("report", "assemble the HTML report", report_arguments, handler("report")),
     ("seal", "record an up-to-date preset's artifacts in DVC and push them (author)", _preset_arguments, seal),
     (
         "restore",
@@ -403,10 +294,10 @@ COMMANDS = (
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="grokstudy", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    for name, help_text, arguments, handler in COMMANDS:
+    for name, help_text, arguments, run in COMMANDS:
         s = sub.add_parser(name, help=help_text, epilog=_restore_epilog() if name == "restore" else None)
         arguments(s)
-        s.set_defaults(func=handler)
+        s.set_defaults(func=run)
     return p
 
 

@@ -5,6 +5,11 @@ A job depends on the modules it runs, found by following `import` statements ins
 from its entry modules (parent packages included, since importing a module runs them). Each module
 counts by its syntax tree without docstrings or line numbers, so a comment, a docstring or a
 reformatted line changes no digest, and a module that no entry imports is never read.
+
+Words for people never shape a number, so they count nowhere:
+- what a `raise` statement passes to its exception (the error message) is dropped from the tree;
+- the TEXT_MODULES (exception classes, recovery hints) are neither hashed nor followed; a test
+  keeps them free of anything that computes.
 Standard library only: the Snakefile imports it at every plan.
 """
 
@@ -16,6 +21,8 @@ from pathlib import Path
 
 PACKAGE = __name__.split(".")[0]
 ROOT = Path(__file__).resolve().parent
+# Modules of words only: the errors a job can raise and the commands that recover from them.
+TEXT_MODULES = (f"{PACKAGE}.errors", f"{PACKAGE}.recovery")
 
 
 def module_file(name: str, root: Path = ROOT) -> Path | None:
@@ -68,7 +75,7 @@ def closure(entries: tuple[str, ...] | list[str], root: Path = ROOT) -> list[str
     todo, seen = [m for entry in entries for m in _with_parents(entry)], set()
     while todo:
         module = todo.pop()
-        if module in seen or module_file(module, root) is None:
+        if module in seen or module in TEXT_MODULES or module_file(module, root) is None:
             continue
         seen.add(module)
         for imported in imported_modules(module, root):
@@ -90,9 +97,17 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+def _strip_error_messages(tree: ast.AST) -> ast.AST:
+    """`raise SomeError(...)` keeps the exception's name and loses what it is told."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            node.exc.args, node.exc.keywords = [], []
+    return tree
+
+
 def normalized_source(path: Path) -> str:
-    """The module's syntax tree without docstrings, comments or positions."""
-    tree = _strip_docstrings(ast.parse(Path(path).read_text(), str(path)))
+    """The module's syntax tree without docstrings, comments, positions or error messages."""
+    tree = _strip_error_messages(_strip_docstrings(ast.parse(Path(path).read_text(), str(path))))
     return ast.dump(tree, annotate_fields=True, include_attributes=False)
 
 
@@ -108,11 +123,21 @@ def digest(entries: tuple[str, ...] | list[str], root: Path = ROOT) -> str:
 # The entry modules of each workflow stage; the analyses name theirs in grokstudy.analyses.registry.
 # A job that builds or loads a model adds the module of the architecture its model spec names
 # (grokstudy.models.architecture_module), which the model interface imports by name.
-DATA = ("grokstudy.data.store",)
-TRAINING = ("grokstudy.training.loop",)
-CURVE_FIGURES = ("grokstudy.figures.draw",)
-CLAIMS = ("grokstudy.claims",)
-REPORT = ("grokstudy.report",)
+DATA = ("grokstudy.jobs.prepare",)
+TRAINING = ("grokstudy.jobs.train",)
+CURVE_FIGURES = ("grokstudy.jobs.figure",)
+CLAIMS = ("grokstudy.jobs.claims",)
+REPORT = ("grokstudy.jobs.report",)
+ANALYSIS = ("grokstudy.jobs.analyze",)
+ANALYSIS_NULLS = ("grokstudy.jobs.analyze_nulls",)
+ANALYSIS_FIGURE = ("grokstudy.jobs.analysis_figure",)
+MONITOR = ("grokstudy.jobs.monitor",)
+MONITOR_BAND = ("grokstudy.jobs.monitor_band",)
+MONITOR_TUNING = ("grokstudy.jobs.monitor_tune",)
+MONITOR_LEADS = ("grokstudy.jobs.monitor_leads",)
+MONITOR_FIGURES = ("grokstudy.jobs.monitor_figures",)
+# Imported by name where a preset scores monitors (the report's monitors table).
+MONITORS_VIEW = "grokstudy.monitors.verdicts"
 
 
 def training(architecture_module: str) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from grokstudy import provenance
-from grokstudy.artifacts.recovery import way_out
+from grokstudy.recovery import way_out
 
 METRICS = "metrics.parquet"
 SUMMARY = "run.json"

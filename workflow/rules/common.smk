@@ -10,7 +10,7 @@ from grokstudy import config as study_config
 from grokstudy.analyses import registry
 from grokstudy.config import job_settings
 from grokstudy.config.model import CURVE_FIGURES as CURVE_FIGURE_KINDS, NAME_REGEX
-from grokstudy.data.specs import EVAL_SPLITS
+from grokstudy.data.specs import EVAL_SPLITS, generator_module
 from grokstudy.errors import ConfigError
 
 # The workflow profile (profiles/default) names config/config.yaml as the default --configfile,
@@ -45,21 +45,24 @@ def architecture_of_model(name):
     return models.architecture_module(STUDY["models"][name])
 
 
+def data_code(dataset):
+    """A dataset's job runs the data stage and its own task's generator, imported by name."""
+    return code(*code_digest.DATA, generator_module(STUDY["datasets"][dataset]["task"]))
+
+
 def train_code(run):
     return code(*code_digest.training(architecture_of_model(STUDY["runs"][run]["model"])))
 
 
 def analysis_code(module):
     """The code digest of an analysis's jobs: per run, or per null set (dataset+model)."""
-    entries = ("grokstudy.analyses.runner", module)
     return {
-        "run": lambda w: code(*entries, architecture_of_model(STUDY["runs"][w.run]["model"])),
-        "nulls": lambda w: code(*entries, architecture_of_model(NULL_SETS[w.nulls][1])),
+        "run": lambda w: code(*code_digest.ANALYSIS, module, architecture_of_model(STUDY["runs"][w.run]["model"])),
+        "nulls": lambda w: code(*code_digest.ANALYSIS_NULLS, module, architecture_of_model(NULL_SETS[w.nulls][1])),
     }
 
 
 CODE_ROOT = Path(workflow.basedir) / "src" / "grokstudy"
-DATA_CODE = code(*code_digest.DATA)
 CURVE_FIGURE_CODE = code(*code_digest.CURVE_FIGURES)
 CLAIMS_CODE = code(*code_digest.CLAIMS)
 

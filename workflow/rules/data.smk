@@ -9,7 +9,7 @@ rule prepare_dataset:
         tokenizer=f"{RESULTS}/data/{{dataset}}/tokenizer/tokenizer.json",
         baselines=f"{RESULTS}/data/{{dataset}}/baselines.json",
     params:
-        **recorded("prepare_dataset", code=DATA_CODE, dataset=settings(job_settings.dataset, "dataset")),
+        **recorded("prepare_dataset", code=lambda w: data_code(w.dataset), dataset=settings(job_settings.dataset, "dataset")),
         out_dir=lambda w, output: str(Path(output.manifest).parent),
     # The dataset of the longest run first, so that run takes the first free lane.
     priority: lambda w: dataset_cost(w.dataset)

@@ -47,7 +47,7 @@ for analysis in ANALYSIS_FIGURES:
         params:
             **recorded(
                 f"figure_{analysis.name}",
-                code=code("grokstudy.figures.analysis", analysis.figure.split(":")[0]),
+                code=code(*code_digest.ANALYSIS_FIGURE, analysis.figure.split(":")[0]),
                 draw=analysis.figure,
                 dpi=STUDY["figures"]["dpi"],
             ),

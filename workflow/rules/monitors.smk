@@ -14,7 +14,7 @@ rule monitor:
     params:
         **recorded(
             "monitor",
-            code=lambda w: code("grokstudy.monitors.run", architecture_of_model(STUDY["runs"][w.run]["model"])),
+            code=lambda w: code(*code_digest.MONITOR, architecture_of_model(STUDY["runs"][w.run]["model"])),
             settings=lambda w: as_json(job_settings.monitor(STUDY)),
             checkpoints=lambda w: checkpoint_dir(w.run),
             device=PROBE_DEVICE,
@@ -44,7 +44,7 @@ rule monitor_band:
     params:
         **recorded(
             "monitor_band",
-            code=code("grokstudy.monitors.run", architecture_of_model(STUDY["runs"][BAND_RUN]["model"])),
+            code=code(*code_digest.MONITOR_BAND, architecture_of_model(STUDY["runs"][BAND_RUN]["model"])),
             settings=as_json(job_settings.monitor_band(STUDY)),
             model=as_json(STUDY["models"][STUDY["runs"][BAND_RUN]["model"]]),
             steps=as_json(run_checkpoint_steps(BAND_RUN)),
@@ -77,7 +77,7 @@ rule monitor_tuning:
     params:
         **recorded(
             "monitor_tuning",
-            code=code("grokstudy.monitors.protocol", "grokstudy.monitors.events"),
+            code=code(*code_digest.MONITOR_TUNING),
             runs=MONITOR_ROLES["dev"],
             seeds=as_json(STUDY["monitors"]["dev_seeds"]),
             settings=as_json(job_settings.monitor_tuning(STUDY)),
@@ -104,7 +104,7 @@ rule monitor_leads:
     params:
         **recorded(
             "monitor_leads",
-            code=code("grokstudy.monitors.protocol", "grokstudy.monitors.verdicts", "grokstudy.monitors.events"),
+            code=code(*code_digest.MONITOR_LEADS),
             runs=MONITORED_RUNS,
             roles=as_json(MONITOR_RUN_ROLES),
             sha256=STUDY["monitors"].get("detectors_sha256"),
@@ -134,7 +134,7 @@ rule figure_monitors:
     params:
         **recorded(
             "figure_monitors",
-            code=code("grokstudy.figures.monitors"),
+            code=code(*code_digest.MONITOR_FIGURES),
             runs=MONITORED_RUNS,
             roles=as_json(MONITOR_RUN_ROLES),
             dpi=STUDY["figures"]["dpi"],

@@ -39,7 +39,7 @@ rule report:
     params:
         **recorded(
             "report",
-            code=code(*code_digest.REPORT, *(["grokstudy.monitors.verdicts"] if FROZEN else [])),
+            code=code(*code_digest.REPORT, *([code_digest.MONITORS_VIEW] if FROZEN else [])),
             name=STUDY["name"],
             description=lambda w: STUDY.get("description", ""),
         ),

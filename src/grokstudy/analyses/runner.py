@@ -12,7 +12,7 @@ from tqdm import tqdm
 from transformers import PreTrainedTokenizerFast
 
 from grokstudy import provenance, results
-from grokstudy.artifacts.recovery import checkpoint_way_out, way_out
+from grokstudy.recovery import checkpoint_way_out, way_out
 from grokstudy.data import store
 from grokstudy.errors import CorruptArtifactError
 from grokstudy.models import build_model, load_model

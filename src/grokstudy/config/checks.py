@@ -210,7 +210,7 @@ def _check_model(key: str, model) -> None:
     if model.d_model % model.heads:
         raise ConfigError(f"{key}.heads", f"{model.heads} does not divide d_model={model.d_model}")
     needed = models.architecture({"arch": model.arch}).depth_keys
-    every = {field for arch in models.ARCHITECTURE_MODULES for field in models.architecture({"arch": arch}).depth_keys}
+    every = {field for arch in models.ARCHITECTURES for field in models.architecture({"arch": arch}).depth_keys}
     for field in sorted(every):
         given = getattr(model, field) is not None
         if field in needed and not given:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from grokstudy.models import ARCHITECTURE_MODULES, DEFAULT_ARCH
+from grokstudy.models import ARCHITECTURES, DEFAULT_ARCH
 
 # Names become directory names under results/<preset>/: no separators, no leading dot (so
 # neither "." nor ".."), no whitespace or newline.
@@ -79,7 +79,7 @@ Dataset = Annotated[CompositionDataset | ComparisonDataset, Field(discriminator=
 
 class ModelSpec(Section):
     arch: Annotated[
-        Literal[tuple(ARCHITECTURE_MODULES)],
+        Literal[ARCHITECTURES],
         Field(
             description="the architecture (grokstudy.models): gpt2 is transformers' GPT2LMHeadModel; looped_gpt2 "
             "applies its layers_per_loop GPT-2 blocks recurrence times (recurrent depth)"

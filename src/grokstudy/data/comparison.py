@@ -45,6 +45,9 @@ def _both_orders(attr, e1, e2):
     return np.concatenate([attr, attr]), np.concatenate([e1, e2]), np.concatenate([e2, e1])
 
 
+SPEC = ComparisonSpec
+
+
 def _ood_count(spec: ComparisonSpec) -> int:
     n_ood = round(spec.ood_fraction * spec.entities)
     if n_ood < 2:

@@ -31,6 +31,9 @@ class AtomicFacts:
     is_ood: np.ndarray
 
 
+SPEC = CompositionSpec
+
+
 def sample_atomic_facts(spec: CompositionSpec, rng: np.random.Generator) -> AtomicFacts:
     """Facts sorted by head: fact h * out_degree + k is the k-th fact of head h."""
     n = spec.entities * spec.out_degree

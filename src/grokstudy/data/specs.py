@@ -47,3 +47,8 @@ def composition_phi_max(spec: CompositionSpec) -> float:
 def comparison_phi_max(spec: ComparisonSpec) -> float:
     n_id = round((1 - spec.ood_fraction) * spec.entities)
     return (1 - spec.test_id_fraction) * n_id * (n_id - 1) / n_id
+
+
+def generator_module(task: str) -> str:
+    """The module that generates a task's worlds (`generate` and its `SPEC`): grokstudy.data.<task>."""
+    return f"{__package__}.{task}"

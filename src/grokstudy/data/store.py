@@ -1,15 +1,16 @@
 """Datasets on disk: Parquet splits, the tokenizer, baselines, and a manifest with counts and provenance."""
 
+import importlib
 import json
 from pathlib import Path
 
 import pandas as pd
 
 from grokstudy import __version__, provenance
-from grokstudy.artifacts.recovery import way_out
-from grokstudy.data import baselines, comparison, composition
+from grokstudy.recovery import way_out
+from grokstudy.data import baselines
 from grokstudy.data.dataset import Dataset
-from grokstudy.data.specs import EVAL_SPLITS
+from grokstudy.data.specs import EVAL_SPLITS, generator_module
 from grokstudy.errors import CorruptArtifactError
 
 GENERATOR_VERSION = 1
@@ -19,17 +20,13 @@ TOKENIZER_DIR = "tokenizer"
 BASELINES_FILE = "baselines.json"
 MANIFEST = "manifest.json"
 
-_SPEC_FIELDS = {
-    "composition": (composition.CompositionSpec, composition.generate),
-    "comparison": (comparison.ComparisonSpec, comparison.generate),
-}
-
 
 def generate(params: dict) -> Dataset:
-    """Generate from a validated dataset config section."""
-    spec_type, generator = _SPEC_FIELDS[params["task"]]
-    fields = spec_type.__dataclass_fields__
-    return generator(spec_type(**{k: v for k, v in params.items() if k in fields}))
+    """Generate from a validated dataset config section, with its task's generator (imported by name,
+    so that a dataset's code digest covers its own task's generator alone)."""
+    generator = importlib.import_module(generator_module(params["task"]))
+    fields = generator.SPEC.__dataclass_fields__
+    return generator.generate(generator.SPEC(**{k: v for k, v in params.items() if k in fields}))
 
 
 def write(dataset: Dataset, params: dict, out_dir: Path) -> None:

@@ -1,15 +1,15 @@
 """The model interface: every probe, the optimizer, the cluster estimates and the benchmark use
-only these functions. An architecture is one module of this package that defines ARCHITECTURE,
-plus its row in ARCHITECTURE_MODULES; the module is imported when a spec or a checkpoint names it.
+only these functions. An architecture is one module of this package that defines ARCHITECTURE; its
+file name is the `arch` a model spec names (and the model_type of its checkpoints), so
+`arch: gpt2` is grokstudy.models.gpt2. Nothing lists the architectures: adding one adds a file.
 
-A job imports only the architecture its model spec names, so editing one architecture's module
-reruns no job of another. Adding one is not free: its row in ARCHITECTURE_MODULES is in this
-module, which every job that builds or loads a model imports, so the row changes every such job's
-code digest.
+A job imports only the architecture its model spec names, so adding or editing one architecture
+reruns no job of another.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 from collections.abc import Iterator
@@ -19,19 +19,31 @@ from typing import TYPE_CHECKING
 
 from grokstudy.models.interface import Architecture, Site, _hidden, _hooks, _with_hidden
 
-# `arch` name (also the transformers model_type of its checkpoints) -> the module defining ARCHITECTURE
-ARCHITECTURE_MODULES = {
-    "gpt2": "grokstudy.models.gpt2",
-    "looped_gpt2": "grokstudy.models.looped_gpt2",
-}
 DEFAULT_ARCH = "gpt2"
+
+
+def _architectures() -> tuple[str, ...]:
+    """The modules of this package that assign ARCHITECTURE at their top level, read without importing."""
+    found = []
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        names = {
+            t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)
+        }
+        if "ARCHITECTURE" in names:
+            found.append(path.stem)
+    return tuple(found)
+
+
+# Every `arch` a model spec may name (the model_type of its checkpoints too).
+ARCHITECTURES = _architectures()
 
 if TYPE_CHECKING:  # torch and transformers load on first use: the Snakefile imports this package
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 __all__ = [
-    "ARCHITECTURE_MODULES",
+    "ARCHITECTURES",
     "Architecture",
     "Site",
     "architecture",
@@ -58,9 +70,9 @@ __all__ = [
 def architecture_module(spec: dict) -> str:
     """The module of the architecture a typed model spec names (`arch`, GPT-2 when absent)."""
     name = spec.get("arch", DEFAULT_ARCH)
-    if name not in ARCHITECTURE_MODULES:
-        raise ValueError(f"model arch {name!r} is not one of {sorted(ARCHITECTURE_MODULES)}")
-    return ARCHITECTURE_MODULES[name]
+    if name not in ARCHITECTURES:
+        raise ValueError(f"model arch {name!r} is not one of {sorted(ARCHITECTURES)}")
+    return f"{__name__}.{name}"
 
 
 def architecture(spec: dict) -> Architecture:
@@ -70,7 +82,7 @@ def architecture(spec: dict) -> Architecture:
 def architecture_of(model: PreTrainedModel) -> Architecture:
     """The architecture of a built or reloaded model, recognized by its config's model_type."""
     model_type = model.config.model_type
-    if model_type not in ARCHITECTURE_MODULES:
+    if model_type not in ARCHITECTURES:
         raise ValueError(f"no architecture is registered for model_type {model_type!r}")
     return architecture({"arch": model_type})
 
@@ -81,7 +93,7 @@ def load_model(path: str | Path, **options) -> PreTrainedModel:
     from transformers import AutoModelForCausalLM
 
     model_type = json.loads((Path(path) / "config.json").read_text())["model_type"]
-    if model_type not in ARCHITECTURE_MODULES:
+    if model_type not in ARCHITECTURES:
         raise ValueError(f"{path}: no architecture is registered for model_type {model_type!r}")
     architecture({"arch": model_type}).register_classes()
     return AutoModelForCausalLM.from_pretrained(path, **options)

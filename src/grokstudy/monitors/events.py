@@ -48,3 +48,14 @@ def events(metrics: pd.DataFrame, fit: float = 0.99) -> Events:
         t90=first_sustained(id_steps, id_accuracy, 0.9),
         last_step=max(train_steps[-1], id_steps[-1]),
     )
+
+
+def read_scored_runs(runs, monitor_paths, metrics_paths) -> tuple[dict, dict]:
+    """Each run's monitor table, and the events of its logged metrics (T_fit, T50, T90)."""
+    from grokstudy import results
+
+    if not len(runs) == len(monitor_paths) == len(metrics_paths):
+        raise ValueError("--runs, --monitors and --metrics must name the same runs in the same order")
+    frames = {run: results.read_table(path) for run, path in zip(runs, monitor_paths, strict=True)}
+    scored = {run: events(results.read_run_metrics(path)) for run, path in zip(runs, metrics_paths, strict=True)}
+    return frames, scored

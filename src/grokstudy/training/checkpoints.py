@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from grokstudy import provenance
-from grokstudy.artifacts.recovery import newest_checkpoint_way_out
+from grokstudy.recovery import newest_checkpoint_way_out
 from grokstudy.errors import CorruptArtifactError
 from grokstudy.paths import inside, refuse_dot_parts
 
