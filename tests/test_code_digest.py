@@ -125,3 +125,29 @@ def test_the_text_modules_hold_words_only_and_no_stage_reads_them():
         modules = code_digest.closure(stage)
         assert not set(modules) & set(code_digest.TEXT_MODULES)
         assert not [m for m in modules if m.startswith(("grokstudy.artifacts", "grokstudy.cli", "grokstudy.config"))]
+
+
+def _package_modules() -> list[str]:
+    modules = []
+    for path in sorted(code_digest.ROOT.rglob("*.py")):
+        parts = list(path.relative_to(code_digest.ROOT.parent).with_suffix("").parts)
+        modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return modules
+
+
+def test_no_two_modules_import_each_other_even_through_others():
+    """No import cycle in the package, function-level imports included (a depth-first search)."""
+    graph = {m: code_digest.imported_modules(m) - {m} for m in _package_modules()}
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for imported in sorted(graph.get(module, ())):
+            assert state.get(imported) != "open", " -> ".join([*path, module, imported])
+            if imported not in state:
+                visit(imported, [*path, module])
+        state[module] = "done"
+
+    for module in graph:
+        if module not in state:
+            visit(module, [])

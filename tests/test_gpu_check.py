@@ -24,7 +24,6 @@ from grokstudy.benchmark.probe_parity import probe_parity
 from grokstudy.data import store
 from grokstudy.models import build_model
 from grokstudy.analyses import causal_tracing
-from grokstudy.analyses.local import analyse
 from grokstudy.analyses.logit_lens import SITES, probe_model, site_queries
 from grokstudy.analyses.queries import candidate_tokens
 from grokstudy.training import device as training_device
@@ -139,21 +138,6 @@ def test_tiny_preset_keeps_the_paper_names_and_is_valid():
 
 def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=True)
-
-
-def test_analyses_give_identical_tables_with_cpu_passed_explicitly(trained_run, composition_dir):
-    checkpoints = trained_run / "checkpoints"
-    for name in ("logit_lens", "checkpoint_accuracy", "causal_tracing", "weight_norms"):
-        common = {"checkpoint_dir": checkpoints, "run_dir": trained_run}
-        default = analyse(name, "tiny", "composition", composition_dir, PROBES, **common)
-        explicit = analyse(name, "tiny", "composition", composition_dir, PROBES, device="cpu", **common)
-        for table in default:
-            _frames_equal(default[table], explicit[table])
-    for name in ("logit_lens", "causal_tracing", "weight_norms"):
-        default = analyse(name, "tiny", "composition", composition_dir, PROBES, model_spec=TINY_MODEL)
-        explicit = analyse(name, "tiny", "composition", composition_dir, PROBES, model_spec=TINY_MODEL, device="cpu")
-        for table in default:
-            _frames_equal(default[table], explicit[table])
 
 
 def test_probe_batches_leave_every_query_as_it_was(composition_dir):

@@ -203,10 +203,11 @@ def test_a_damaged_probe_table_is_named_before_a_figure_or_claim_uses_it(preset_
 def test_the_split_behind_a_claim_is_checked_against_its_manifest(composition_dir, preset_root):
     data = copy_dataset(composition_dir, preset_root)
     split = data / "eval" / "test_inferred_ood.parquet"
-    assert store.read_eval_split(split).equals(pd.read_parquet(composition_dir / "eval" / "test_inferred_ood.parquet"))
+    read = store.read_eval(data)["test_inferred_ood"]
+    assert read.equals(pd.read_parquet(composition_dir / "eval" / "test_inferred_ood.parquet"))
     silent_flip(split)
     with pytest.raises(CorruptArtifactError, match=re.escape("test_inferred_ood.parquet is corrupt")):
-        store.read_eval_split(split)
+        store.read_eval(data)
 
 
 def copy_checkpoints(trained_run: Path, root: Path, run: str = "r") -> CheckpointStore:

@@ -44,7 +44,6 @@ def no_test_split(monkeypatch):
         return real_read_parquet(path, *args, **kwargs)
 
     monkeypatch.setattr(store, "read_eval", refuse)
-    monkeypatch.setattr(store, "read_eval_split", refuse)
     monkeypatch.setattr(pd, "read_parquet", guarded_read_parquet)
 
 

@@ -134,10 +134,9 @@ def test_commutator_defect_is_antisymmetric_in_norm_and_free_of_the_step_size(to
 
 
 @pytest.mark.parametrize("spec", [MODEL, LOOPED], ids=["gpt2", "looped_gpt2"])
-def test_weight_family_is_finite_and_positive_and_counts_distinct_blocks(tokenizer, train, spec):
+def test_weight_family_is_finite_and_positive_over_the_distinct_blocks(tokenizer, train, spec):
     model = _model(tokenizer, spec)
     family = weight_family(model, encode(train, tokenizer))
+    assert set(family) == {"stable_rank", "logit_scale"}
     assert all(math.isfinite(v) and v > 0 for v in family.values())
-    expected_blocks = spec.get("layers_per_loop", spec["layers"])
-    assert family["blocks"] == expected_blocks == len(models.block_modules(model))
-    assert family["stable_rank"] >= 0 and family["unembedding_norm"] < family["weight_norm"]
+    assert len(models.block_modules(model)) == spec.get("layers_per_loop", spec["layers"])

@@ -5,7 +5,7 @@ import random
 import pandas as pd
 import pytest
 
-from grokstudy.monitors.detectors import Cusum, Threshold, alarm, increments, settings_hash
+from grokstudy.monitors.detectors import Cusum, Threshold, alarm, increments
 from grokstudy.monitors.events import events, first_sustained
 
 STEPS = [0, *(round(10 ** (1 + 0.1 * k)) for k in range(31))]  # log-spaced, 10 ... 10000
@@ -64,11 +64,6 @@ def test_too_short_or_flat_a_past_is_refused_by_name():
         increments(STEPS, series(0), reference_step=12)
     with pytest.raises(ValueError, match="do not vary"):
         increments(STEPS, [0.0] * len(STEPS), reference_step=STEPS[10])
-
-
-def test_settings_hash_names_the_frozen_settings():
-    assert settings_hash(Cusum()) == settings_hash(Cusum(kappa=0.5, limit=4.0))
-    assert len({settings_hash(Cusum()), settings_hash(Cusum(limit=5.0)), settings_hash(Threshold())}) == 3
 
 
 def _metrics(train: list[float], test_id: list[float], every: int = 250) -> pd.DataFrame:

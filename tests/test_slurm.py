@@ -628,8 +628,8 @@ def test_a_refused_submission_leaves_no_outputs(slurm_cluster, snapshot, tmp_pat
 
 
 def test_a_gpu_preset_without_a_gpu_is_refused_unless_a_cluster_runs_the_jobs():
-    cluster.require_gpu_for("paper", "cpu", {}, gpu_visible=lambda: False)
-    cluster.require_gpu_for("paper", "cuda", {}, gpu_visible=lambda: True)
-    cluster.require_gpu_for("paper", "cuda", {cluster.SUBMIT_MARK: "1"}, gpu_visible=lambda: False)
-    with pytest.raises(cluster.ClusterError, match=r"no NVIDIA GPU.*config/rehearsal\.yaml"):
-        cluster.require_gpu_for("paper", "cuda", {}, gpu_visible=lambda: False)
+    assert cluster.missing_gpu("paper", "cpu", {}, gpu_visible=lambda: False) is None
+    assert cluster.missing_gpu("paper", "cuda", {}, gpu_visible=lambda: True) is None
+    assert cluster.missing_gpu("paper", "cuda", {cluster.SUBMIT_MARK: "1"}, gpu_visible=lambda: False) is None
+    reason = cluster.missing_gpu("paper", "cuda", {}, gpu_visible=lambda: False)
+    assert re.search(r"no NVIDIA GPU.*config/rehearsal\.yaml", reason)

@@ -124,8 +124,10 @@ def test_checkpoint_loads_with_plain_transformers_and_reproduces_accuracy(compos
 
 
 def test_half_precision_checkpoints_reproduce_the_logged_accuracy(composition_dir, trained_run):
-    """Every checkpoint holds fp16 weights; read in fp32 they give the accuracy logged in training."""
-    from grokstudy.training.checkpoints import ANALYSIS_ACCURACY_TOLERANCE, ANALYSIS_DTYPE, WEIGHTS
+    """Every checkpoint holds fp16 weights; read in fp32 they give the accuracy logged in training,
+    per split within 0.01: fp16 keeps 11 significant bits, so only an answer whose two best logits
+    nearly tie can flip."""
+    from grokstudy.training.checkpoints import ANALYSIS_DTYPE, WEIGHTS
 
     store_ = CheckpointStore(trained_run / "checkpoints")
     metrics = pd.read_parquet(trained_run / "metrics.parquet").set_index(["step", "split"])["accuracy"]
@@ -136,7 +138,7 @@ def test_half_precision_checkpoints_reproduce_the_logged_accuracy(composition_di
         model = AutoModelForCausalLM.from_pretrained(store_.path(step), dtype=torch.float32).eval()
         for name, data in splits.items():
             reloaded = evaluate_split(model, data)["accuracy"]
-            assert abs(reloaded - metrics[(step, name)]) <= ANALYSIS_ACCURACY_TOLERANCE, (step, name)
+            assert abs(reloaded - metrics[(step, name)]) <= 0.01, (step, name)
 
 
 def test_only_newest_checkpoint_keeps_optimizer_state_and_all_verify(trained_run):

@@ -181,7 +181,7 @@ def publish(args) -> None:
     from grokstudy.artifacts.publish import publish as publish_preset
 
     root, results = _preset(args.configfile)
-    publish_preset(root, str(args.configfile), results, args.to, chosen=args.only)
+    publish_preset(root, results, args.to, chosen=args.only)
 
 
 def claims_table(args) -> None:

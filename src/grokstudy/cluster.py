@@ -338,10 +338,3 @@ def missing_gpu(preset: str, device: str, environ: Mapping[str, str], gpu_visibl
         "On this machine, --configfile config/rehearsal.yaml runs the paper's worlds and model for a few steps "
         "on the CPU."
     )
-
-
-def require_gpu_for(preset: str, device: str, environ: Mapping[str, str], gpu_visible: Callable[[], bool]) -> None:
-    """Raise ClusterError with `missing_gpu`'s reason when there is one."""
-    reason = missing_gpu(preset, device, environ, gpu_visible)
-    if reason:
-        raise ClusterError(reason)

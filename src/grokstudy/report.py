@@ -72,6 +72,7 @@ def build(
             f'<a href="{html.escape(rel[:-4])}.pdf">PDF</a>.</figcaption></figure>'
         )
     passed = int((claims["status"] == "reproduced").sum())
+    tested = ", ".join(claims["claim"].astype(str)) if len(claims) else "none"
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>grokstudy report: {html.escape(name)}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}} img{{max-width:100%}}
@@ -80,7 +81,7 @@ figure{{margin:2em 0}} .tbl{{border-collapse:collapse;font-size:90%}} \
 </head><body>
 <h1>Grokked transformers as implicit reasoners: preset <code>{html.escape(name)}</code></h1>
 <p>{html.escape(description)}</p>
-<h2>Claims (the paper's C1-C7, docs/study.md section 4): {passed} of {len(claims)} reproduced</h2>
+<h2>Claims ({html.escape(tested)}; docs/claims.md): {passed} of {len(claims)} reproduced</h2>
 <p>A claim is reproduced only when every seed passes; "not reproduced" means the paper's own test
 failed, "not tested as stated" that our measurement could not follow the paper's, "inconclusive"
 that the runs ended before the test could decide. The criteria (version

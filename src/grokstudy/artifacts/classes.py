@@ -29,7 +29,8 @@ ARTIFACT_CLASSES = {
         ArtifactClass(
             "probes",
             ("probes",),
-            "probe tables: per-checkpoint accuracy, logit lens, causal tracing, null networks",
+            "probe tables: per-checkpoint accuracy, logit lens, causal tracing, weight norms, recurrence sweep,"
+            " null networks, monitors",
             ("metrics", "data"),
             "probe_tables",
         ),

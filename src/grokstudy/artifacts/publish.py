@@ -88,7 +88,7 @@ def write_tarball(keys: list[str], tree: Path, target: Path) -> str:
     return sha256
 
 
-def publish(root: Path, configfile: str, results: Path, to: Path, chosen=None, log=print) -> dict:
+def publish(root: Path, results: Path, to: Path, chosen=None, log=print) -> dict:
     """Write the preset's remote tree, tarballs and manifest under `to`; returns the manifest."""
     git_tree.require_repo(root)
     dvc_repo.require_repo(root)

@@ -138,7 +138,7 @@ def _chosen_classes(chosen, log) -> list[str]:
     return names
 
 
-def _evidence_holds(tree: Path, pointers, cache: Path) -> bool:
+def _evidence_holds(tree: Path, pointers) -> bool:
     """Whether the repository's own published tree has every object the pointers need."""
     for pointer in pointers:
         listing = integrity.pointer_md5(pointer)
@@ -158,11 +158,11 @@ def _published_source(root: Path, results: Path, pointers, cache: Path, origin: 
     if origin:
         if not sources.is_tarball(origin):
             return sources.TreeSource(origin if "://" in origin else str(Path(origin).resolve()))
-        tarball = sources.download(origin, root / ".dvc" / "tmp" / "grokstudy" / Path(origin).name, log)
+        tarball = sources.download(origin, root / ".dvc" / "tmp" / "grokstudy" / Path(origin).name)
         expected = publish.sha256_for(results, origin) or _sibling_sha256(origin)
         return sources.unpack_tarball(tarball, expected, root / ".dvc" / "tmp" / "grokstudy" / "unpacked")
     evidence = root / EVIDENCE_TREE
-    if evidence.is_dir() and _evidence_holds(evidence, pointers, cache):
+    if evidence.is_dir() and _evidence_holds(evidence, pointers):
         return sources.TreeSource(str(evidence))
     _, url = dvc_repo.default_remote(root)
     return sources.TreeSource(url) if url.startswith(("http://", "https://")) else None

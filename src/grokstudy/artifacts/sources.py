@@ -122,7 +122,7 @@ def fetch(source: TreeSource, pointers, cache: Path, log=print) -> int:
     return total
 
 
-def download(url: str, target: Path, log=print) -> Path:
+def download(url: str, target: Path) -> Path:
     """A file from a URL or a local path, to `target` (atomically), with a progress bar."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")

@@ -17,10 +17,8 @@ from grokstudy.models import ARCHITECTURES, DEFAULT_ARCH
 NAME_REGEX = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"
 NAME_PATTERN = f"^{NAME_REGEX}$"
 TASKS = ("composition", "comparison")
-DEVICES = ("auto", "cpu", "cuda")
 # Curve figures and what each contrasts (None: a panel per run, no contrast).
 CURVE_FIGURES = ("accuracy_curves", "phi_sweep", "weight_decay", "data_size")
-TRAINING_FACTS = ("all", "atomic")
 
 Name = Annotated[
     str, Field(pattern=NAME_PATTERN, description="a name used in paths: letters, digits, _ . -; no leading dot")

@@ -116,14 +116,6 @@ def read_eval(data_dir: Path) -> dict[str, pd.DataFrame]:
     return {s: pd.read_parquet(Path(data_dir) / _eval_name(s)) for s in EVAL_SPLITS}
 
 
-def read_eval_split(path: Path) -> pd.DataFrame:
-    """One evaluation split named by its path (DATA_DIR/eval/SPLIT.parquet), checked against its dataset's manifest."""
-    path = Path(path)
-    data_dir = path.parent.parent
-    verify(data_dir, [str(path.relative_to(data_dir))])
-    return pd.read_parquet(path)
-
-
 def read_baselines(path: Path) -> dict:
     """A dataset's baselines (DATA_DIR/baselines.json), checked against its manifest."""
     path = Path(path)

@@ -6,13 +6,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-NETWORK_LABELS = {
-    "trained": "trained (final)",
-    "step0": "step 0 (null)",
-    "random_init": "random init (null)",
-    "relation_prior": "relation-frequency prior (null)",
-}
-NULL_STYLES = {"step0": ("s", "black"), "random_init": ("x", "grey"), "relation_prior": ("^", "tab:brown")}
+from grokstudy.figures.styles import NETWORK_LABELS, NULL_STYLES
 
 
 def lens_table(lens: pd.DataFrame, nulls: pd.DataFrame) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from grokstudy.figures.lens import NETWORK_LABELS, NULL_STYLES
+from grokstudy.figures.styles import NETWORK_LABELS, NULL_STYLES
 
 SPLIT_LABELS = {"train_inferred": "train two-hop", "test_inferred_id": "ID test", "test_inferred_ood": "OOD test"}
 SPLIT_COLORS = {"train_inferred": "tab:blue", "test_inferred_id": "tab:green", "test_inferred_ood": "tab:red"}

@@ -11,11 +11,9 @@ A `sign` of -1 watches for a fall instead of a rise.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -30,12 +28,6 @@ class Threshold:
     tau: float = 2.0
     points: int = 2
     sign: int = 1
-
-
-def settings_hash(detector: Cusum | Threshold) -> str:
-    """A short hash of a detector's frozen settings, recorded with every alarm it raises."""
-    payload = json.dumps({"kind": type(detector).__name__, **asdict(detector)}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def increments(steps: list[int], values: list[float], reference_step: int, min_reference: int = 3) -> list[float]:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from grokstudy.batching import EncodedSplit, answer_logits
-from grokstudy.models import block_modules, unembedding
+from grokstudy.models import block_modules
 
 LossFn = Callable[[torch.nn.Module, EncodedSplit], torch.Tensor]
 
@@ -66,19 +66,15 @@ def stable_rank(matrix: torch.Tensor) -> float:
 
 
 def weight_family(model, train_batch: EncodedSplit) -> dict[str, float]:
-    """Weight statistics of one checkpoint: the norm of all its weights (a tied head once), the
-    output head's norm, the mean stable rank of the blocks' matrices (each distinct block once),
-    the number of distinct blocks, and the logit scale on training queries (mean over queries of
-    the largest answer-position logit minus the mean one), which grows as a memorizer sharpens."""
-    blocks = block_modules(model)
-    matrices = [p for block in blocks for p in block.parameters() if p.dim() == 2]
+    """Weight statistics of one checkpoint beyond the per-module norms: the mean stable rank of the
+    blocks' matrices (each distinct block once), and the logit scale on training queries (mean over
+    queries of the largest answer-position logit minus the mean one), which grows as a memorizer
+    sharpens."""
+    matrices = [p for block in block_modules(model) for p in block.parameters() if p.dim() == 2]
     with torch.no_grad(), evaluating(model):
         logits = answer_logits(model, train_batch).double()
     return {
-        "weight_norm": math.sqrt(_squared_norm(model.parameters())),
-        "unembedding_norm": math.sqrt(_squared_norm([unembedding(model).weight])),
         "stable_rank": float(np.mean([stable_rank(m) for m in matrices])),
-        "blocks": len(blocks),
         "logit_scale": float((logits.max(-1).values - logits.mean(-1)).mean()),
     }
 

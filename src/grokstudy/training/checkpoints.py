@@ -26,10 +26,6 @@ WEIGHTS = "model.safetensors"
 RESUME_WEIGHTS = "resume_weights.safetensors"
 RESUME_FILES = (OPTIMIZER_STATE, RESUME_WEIGHTS)
 ANALYSIS_DTYPE = torch.float16
-# How far the accuracy of a half-precision checkpoint, read in fp32, may be from the accuracy
-# logged in training, per split: fp16 keeps 11 significant bits, so only an answer whose two best
-# logits nearly tie can flip (tested on every checkpoint of a run).
-ANALYSIS_ACCURACY_TOLERANCE = 0.01
 
 
 def step_dir_name(step: int) -> str:
