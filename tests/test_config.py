@@ -1,3 +1,4 @@
+import json
 import copy
 import re
 from pathlib import Path
@@ -7,6 +8,7 @@ import yaml
 
 from grokstudy import config
 from grokstudy.config import yaml_file
+from grokstudy.config.keys_doc import KEYS_DOC_PATH, keys_text
 from grokstudy.config.schema_file import SCHEMA_PATH, schema_text
 from grokstudy.errors import ConfigError
 
@@ -75,6 +77,16 @@ def test_embedding_keys_default_to_gpt2_and_a_run_or_model_may_change_them():
 
 def test_the_committed_json_schema_is_the_one_the_model_generates():
     assert (REPO / SCHEMA_PATH).read_text() == schema_text(), "run: python -m grokstudy.config.schema_file"
+
+
+def test_config_readme_documents_every_key_as_the_model_defines_it():
+    page = keys_text()
+    assert (REPO / KEYS_DOC_PATH).read_text() == page, "run: python -m grokstudy.config.keys_doc"
+    schema = json.loads(schema_text())
+    for definition in [schema, *schema["$defs"].values()]:
+        for key, prop in definition.get("properties", {}).items():
+            assert prop.get("description"), f"preset key {key} has no meaning to document"
+            assert f"| `{key}` |" in page, key
 
 
 def _set(path, value):

@@ -50,9 +50,11 @@ class DatasetFields(Section):
 
 
 class CompositionDataset(DatasetFields):
-    task: Literal["composition"]
-    entities: Annotated[int, Field(ge=2, le=1_000_000)]
-    relations: Annotated[int, Field(ge=1, le=100_000)]
+    task: Annotated[
+        Literal["composition"], Field(description="the composition task: two-hop queries <e_h> <r1> <r2> -> <e_t>")
+    ]
+    entities: Annotated[int, Field(ge=2, le=1_000_000, description="entities in the world")]
+    relations: Annotated[int, Field(ge=1, le=100_000, description="relations in the world")]
     out_degree: Annotated[
         int, Field(ge=1, le=100_000, description="distinct relations per head entity, at most relations")
     ]
@@ -66,9 +68,11 @@ class CompositionDataset(DatasetFields):
 
 
 class ComparisonDataset(DatasetFields):
-    task: Literal["comparison"]
-    entities: Annotated[int, Field(ge=4, le=1_000_000)]
-    attributes: Annotated[int, Field(ge=1, le=10_000)]
+    task: Annotated[
+        Literal["comparison"], Field(description="the comparison task: <a> <q> <e1> <mask> <e2> -> <lt>|<eq>|<gt>")
+    ]
+    entities: Annotated[int, Field(ge=4, le=1_000_000, description="entities in the world")]
+    attributes: Annotated[int, Field(ge=1, le=10_000, description="attributes each entity has a value for")]
     values: Annotated[int, Field(ge=2, le=10_000, description="ordinal values per attribute")]
 
 
@@ -83,7 +87,7 @@ class ModelSpec(Section):
             "applies its layers_per_loop GPT-2 blocks recurrence times (recurrent depth)"
         ),
     ] = DEFAULT_ARCH
-    d_model: Annotated[int, Field(ge=2, le=16384)]
+    d_model: Annotated[int, Field(ge=2, le=16384, description="width of the residual stream")]
     layers: Annotated[int | None, Field(ge=1, le=128, description="GPT-2 blocks (gpt2 only)")] = None
     layers_per_loop: Annotated[
         int | None, Field(ge=1, le=128, description="distinct blocks of one loop (looped_gpt2 only)")
@@ -92,9 +96,11 @@ class ModelSpec(Section):
         int | None, Field(ge=1, le=64, description="loops of the blocks in training (looped_gpt2 only)")
     ] = None
     heads: Annotated[int, Field(ge=1, le=256, description="attention heads; must divide d_model")]
-    dropout: Annotated[float, Field(ge=0, le=0.9)]
-    mlp_ratio: Annotated[int, Field(ge=1, le=16)] = 4
-    max_positions: Annotated[int, Field(ge=5, le=4096)] = 8
+    dropout: Annotated[float, Field(ge=0, le=0.9, description="dropout probability in attention and MLP")]
+    mlp_ratio: Annotated[int, Field(ge=1, le=16, description="MLP width as a multiple of d_model")] = 4
+    max_positions: Annotated[
+        int, Field(ge=5, le=4096, description="positions the model can read; a prompt is at most 5 tokens")
+    ] = 8
     tie_embeddings: Annotated[
         bool, Field(description="share one matrix between the token embeddings and the output head (GPT-2's default)")
     ] = True
@@ -127,15 +133,22 @@ class RunSettings(Section):
         Seed | None,
         Field(description="seed of the initialization and of the batch order; leave out when the preset lists seeds"),
     ] = None
-    steps: Annotated[int, Field(ge=1, le=100_000_000)]
-    batch_size: Annotated[int, Field(ge=1, le=1_000_000)]
-    lr: Annotated[float, Field(gt=0, le=1)]
-    betas: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]
-    weight_decay: Annotated[float, Field(ge=0, le=10)]
-    warmup_steps: Annotated[int, Field(ge=0, le=100_000_000)]
+    steps: Annotated[int, Field(ge=1, le=100_000_000, description="optimizer steps")]
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000, description="prompts per step")]
+    lr: Annotated[float, Field(gt=0, le=1, description="peak learning rate (AdamW)")]
+    betas: Annotated[
+        list[Annotated[float, Field(ge=0, lt=1)]],
+        Field(min_length=2, max_length=2, description="AdamW's beta1 and beta2"),
+    ]
+    weight_decay: Annotated[
+        float, Field(ge=0, le=10, description="AdamW weight decay on the matrices (biases and norms are not decayed)")
+    ]
+    warmup_steps: Annotated[
+        int, Field(ge=0, le=100_000_000, description="steps of linear warm-up before the constant learning rate")
+    ]
     grad_clip: Annotated[float, Field(ge=0, le=1000, description="gradient norm clip; 0 turns clipping off")]
-    eval_every: Annotated[int, Field(ge=1, le=100_000_000)]
-    checkpoints: CheckpointSchedule
+    eval_every: Annotated[int, Field(ge=1, le=100_000_000, description="steps between evaluations of every split")]
+    checkpoints: Annotated[CheckpointSchedule, Field(description="when checkpoints are written")]
     compile: Annotated[bool, Field(description="capture the training step with torch.compile")] = False
     training_facts: Annotated[
         Literal["all", "atomic"],
@@ -173,13 +186,15 @@ class ProbeSettings(Section):
     runs: Annotated[list[Name], Field(min_length=1, description="runs whose checkpoints are probed")]
     null_seeds: Annotated[list[Seed], Field(min_length=2, description="seeds of the random-init null networks")]
     max_queries: Annotated[int, Field(ge=10, le=100_000, description="queries per split and probe site")]
-    bootstrap_resamples: Annotated[int, Field(ge=50, le=100_000)]
+    bootstrap_resamples: Annotated[
+        int, Field(ge=50, le=100_000, description="bootstrap resamples behind each interval")
+    ]
     confidence: Annotated[float, Field(ge=0.5, lt=1, description="level of every bootstrap interval")]
 
 
 class CurveFigure(Section):
-    runs: Annotated[list[Name], Field(min_length=1)]
-    step_axis: Literal["log", "linear"] = "log"
+    runs: Annotated[list[Name], Field(min_length=1, description="the runs the figure draws")]
+    step_axis: Annotated[Literal["log", "linear"], Field(description="scale of the step axis")] = "log"
 
 
 class FigureSettings(Section):
@@ -196,7 +211,7 @@ class FigureSettings(Section):
         CurveFigure | None,
         Field(description="ID accuracy against epochs across |E| at one phi (optional; at least two sizes)"),
     ] = None
-    dpi: Annotated[int, Field(ge=50, le=600)]
+    dpi: Annotated[int, Field(ge=50, le=600, description="resolution of the PNG figures")]
 
 
 class RecurrentClaimSettings(Section):
@@ -317,11 +332,13 @@ class Preset(Section):
     """A study preset: datasets, models, runs, probes, figures and claims."""
 
     name: Annotated[Name, Field(description="results go to results/<name>/")]
-    description: Annotated[str, Field(max_length=2000)] = ""
+    description: Annotated[
+        str, Field(max_length=2000, description="a sentence on what the preset is for, shown in its report")
+    ] = ""
     device: Annotated[Literal["auto", "cpu", "cuda"], Field(description="auto: cuda when a GPU is visible")]
     threads_per_job: Annotated[int, Field(ge=1, le=256, description="torch threads per job")]
-    datasets: Annotated[dict[Name, Dataset], Field(min_length=1)]
-    models: Annotated[dict[Name, ModelSpec], Field(min_length=1)]
+    datasets: Annotated[dict[Name, Dataset], Field(min_length=1, description="the worlds, by name")]
+    models: Annotated[dict[Name, ModelSpec], Field(min_length=1, description="the model architectures, by name")]
     seeds: Annotated[
         list[Seed] | None,
         Field(
@@ -333,11 +350,13 @@ class Preset(Section):
             ),
         ),
     ] = None
-    run_defaults: RunDefaults = RunDefaults()
+    run_defaults: Annotated[RunDefaults, Field(description="settings every run takes unless it sets them itself")] = (
+        RunDefaults()
+    )
     runs: Annotated[dict[Name, RunSettings], Field(min_length=1)]
-    probes: ProbeSettings
-    figures: FigureSettings
-    claims: ClaimSettings
+    probes: Annotated[ProbeSettings, Field(description="what the analyses read")]
+    figures: Annotated[FigureSettings, Field(description="which figures are drawn, and how")]
+    claims: Annotated[ClaimSettings, Field(description="which runs each claim reads, and its criteria")]
     monitors: Annotated[
         MonitorStudy | None, Field(description="test-free monitors and their lead-time evaluation (optional)")
     ] = None
