@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from grokstudy import config
 from grokstudy.artifacts import integrity
 from study_repo import REPO, SMOKE, SMOKE_RESULTS, clone, grokstudy, planned_jobs, run, snakemake
 
@@ -214,7 +215,7 @@ PRESETS = ["config/config.yaml", "config/extended.yaml", "config/recurrent.yaml"
 def explained_since_the_seal(repo: Path, preset: str) -> None:
     """Snakemake plans every dataset job again, and `why` says it is their code that changed."""
     planned = planned_jobs(repo, preset)
-    datasets = len(yaml.safe_load((repo / preset).read_text())["datasets"])
+    datasets = len(config.load(repo / preset)["datasets"])  # one per seed of each
     assert planned.get("prepare_dataset") == datasets and planned.get("train")
     explained = grokstudy(repo, "why", "--configfile", preset).stdout
     assert explained.count("        added    grokstudy.jobs.prepare") == datasets
