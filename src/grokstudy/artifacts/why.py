@@ -111,10 +111,11 @@ def explain_jobs(jobs, recorded: job_records.Record | None, current: job_records
 
 def explain(root: Path, configfile: str, results: Path, targets=()) -> list[Explanation]:
     """Why each job of a plain `snakemake` (for `targets`) would run."""
-    jobs = workflow_state.planned(root, configfile, targets)
+    jobs, current = workflow_state.planned_with_params(root, configfile, targets)
     if not jobs:
         return []
-    current = workflow_state.evaluate_jobs(root, configfile, targets)
+    if any(job.key not in current.jobs for job in jobs):  # a plan need not evaluate every job's params
+        current = workflow_state.evaluate_jobs(root, configfile, targets)
     return explain_jobs(jobs, recorded_state(root, results), current)
 
 

@@ -54,25 +54,36 @@ def parse_planned_jobs(output: str) -> list[PlannedJob]:
     return jobs
 
 
+def _recorded_dry_run(root: Path, configfile: str, targets, *flags: str) -> tuple[str, job_records.Record]:
+    """A dry run's output, and the params of every job it evaluated (each job's recorded params)."""
+    with tempfile.TemporaryDirectory(prefix="grokstudy-jobs-") as scratch:
+        evaluations = Path(scratch) / "evaluations.jsonl"
+        env = {job_records.RECORD_ENV: str(evaluations)}
+        result = _snakemake(root, configfile, "--dry-run", *flags, targets=list(targets), env=env)
+        if result.returncode != 0:
+            text = result.stdout + result.stderr
+            raise ArtifactError(f"Snakemake could not plan the workflow:\n{text[-2000:]}")
+        record = job_records.read_evaluations(evaluations) if evaluations.is_file() else job_records.Record()
+        return result.stdout, record
+
+
+def planned_with_params(root: Path, configfile: str, targets=()) -> tuple[list[PlannedJob], job_records.Record]:
+    """Every job a plain `snakemake` (for `targets`, default the preset's `all`) would run now, and
+    the params the checkout computes for the jobs it looked at, from one dry run."""
+    output, record = _recorded_dry_run(root, configfile, targets)
+    return parse_planned_jobs(output), record
+
+
 def planned(root: Path, configfile: str, targets=()) -> list[PlannedJob]:
-    """Every job a plain `snakemake` (for `targets`, default the preset's `all`) would run now."""
-    result = _snakemake(root, configfile, "--dry-run", targets=list(targets))
-    text = result.stdout + result.stderr
-    if result.returncode != 0:
-        raise ArtifactError(f"Snakemake could not plan the workflow:\n{text[-2000:]}")
-    return parse_planned_jobs(result.stdout)
+    return planned_with_params(root, configfile, targets)[0]
 
 
 def evaluate_jobs(root: Path, configfile: str, targets=()) -> job_records.Record:
     """The recorded params of every job behind `targets`, as the checkout computes them now."""
-    with tempfile.TemporaryDirectory(prefix="grokstudy-jobs-") as scratch:
-        evaluations = Path(scratch) / "evaluations.jsonl"
-        env = {job_records.RECORD_ENV: str(evaluations)}
-        result = _snakemake(root, configfile, "--dry-run", "--forceall", "--quiet", targets=list(targets), env=env)
-        if result.returncode != 0 or not evaluations.is_file():
-            text = result.stdout + result.stderr
-            raise ArtifactError(f"Snakemake could not evaluate the workflow's jobs:\n{text[-2000:]}")
-        return job_records.read_evaluations(evaluations)
+    record = _recorded_dry_run(root, configfile, targets, "--forceall", "--quiet")[1]
+    if not record.jobs:
+        raise ArtifactError(f"Snakemake evaluated no job's params for {configfile}; the rules declare none")
+    return record
 
 
 def parse_job_stats(output: str) -> dict[str, int]:
