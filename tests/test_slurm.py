@@ -488,6 +488,15 @@ class Background(threading.Thread):
         return self.repo
 
 
+def _allocated_on(controller_log: str, job_id: str, host: str) -> bool:
+    """slurmctld started the job on `host`: by its main scheduler ("Allocate JobId=...") or by the
+    backfill scheduler ("Started JobId=... in <partition> on ..."), whichever reached it first."""
+    return bool(
+        re.search(rf"Allocate JobId={job_id} NodeList={host}\b", controller_log)
+        or re.search(rf"Started JobId={job_id} in \S+ on {host}\b", controller_log)
+    )
+
+
 @pytest.fixture(scope="module")
 def local_runs(snapshot, tmp_path_factory):
     """The targets of both cluster tests, computed locally in a separate copy, started at once."""
@@ -528,7 +537,7 @@ def test_smoke_chain_through_slurm_with_a_gpu_for_training(slurm_cluster, snapsh
     controller_log = slurm_cluster.controller_log.read_text()
     requested = _requested_resources(output)
     for job in jobs:
-        assert re.search(rf"Allocate JobId={job['JobId']} NodeList={slurm_cluster.host}\b", controller_log)
+        assert _allocated_on(controller_log, job["JobId"], slurm_cluster.host), job
         # What Snakemake asked for is what SLURM granted: the cluster's default partition, and
         # the rule's runtime and memory, or the profile's defaults (60 min, 4 GiB) for a rule
         # that sets none.
