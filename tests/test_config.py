@@ -319,7 +319,8 @@ def test_a_run_may_replicate_over_some_of_the_seeds_and_only_their_worlds_are_ma
             "monitors.non_grokking_runs",
             "also in grokking_runs",
         ),
-        (lambda raw: raw["monitors"].update(geometry_layer=5), "monitors.geometry_layer", "allowed: 0..4"),
+        (lambda raw: raw["monitors"].update(geometry_site="resid.5"), "monitors.geometry_site", "resid.0..resid.4"),
+        (lambda raw: raw["monitors"].update(geometry_site="layer2"), "monitors.geometry_site", "resid"),
         (lambda raw: raw["monitors"].update(grokking_runs=["nope"]), "monitors.grokking_runs", "'nope' is not a run"),
         (lambda raw: raw["monitors"].pop("detectors_sha256"), "monitors.detectors_sha256", "together"),
         (

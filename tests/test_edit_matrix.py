@@ -107,7 +107,7 @@ EDITS = {
         closure({f"train[{run}]" for run in RUNS}),
     ),
     "a monitor signal (the smoke preset has no monitors)": (
-        lambda r: add_statement(r, "monitors/signals.py", "stable_rank"),
+        lambda r: add_statement(r, "monitors/weights.py", "stable_rank"),
         set(),
         set(),
     ),
@@ -149,14 +149,17 @@ def test_an_edit_reruns_exactly_what_its_code_computes(workspace, tmp_path, edit
     assert plan == planned, edit
 
 
-def test_a_monitor_signal_reruns_the_monitor_jobs_and_no_other(workspace, tmp_path):
-    """On the monitors preset (no outputs needed: the digests alone)."""
+def test_a_monitor_signal_reruns_its_own_groups_monitor_jobs_and_no_other(workspace, tmp_path):
+    """On the monitors preset (no outputs needed: the digests alone): the weights group's jobs of
+    every monitored run and its band, and no other group's."""
     repo = Path(
         shutil.copytree(workspace["repo"], tmp_path / "repo", symlinks=True, ignore=shutil.ignore_patterns("results"))
     )
-    add_statement(repo, "monitors/signals.py", "stable_rank")
-    changed = changed_jobs(workspace["monitors"], workflow_state.evaluate_jobs(repo, MONITORS))
-    assert changed and {name.split("[")[0] for name in changed} == {"monitor", "monitor_band"}
+    add_statement(repo, "monitors/weights.py", "stable_rank")
+    before, after = workspace["monitors"], workflow_state.evaluate_jobs(repo, MONITORS)
+    changed = {key for key, job in after.jobs.items() if before.jobs[key]["params"] != job["params"]}
+    weights = {key for key, job in before.jobs.items() if job["wildcards"].get("group") == "weights"}
+    assert len(weights) > 1 and changed == weights
 
 
 def test_every_job_of_the_smoke_preset_is_covered(workspace):

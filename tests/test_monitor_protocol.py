@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from grokstudy.analyses.runner import write_table
-from grokstudy.monitors import frozen, leads, protocol, tuning, verdicts
+from grokstudy.monitors import frozen, leads, protocol, registry, tuning, verdicts
 from grokstudy.monitors.events import Events
 from grokstudy.training.schedule import checkpoint_steps
 
@@ -21,6 +21,16 @@ JUDGING = verdicts.JudgingSettings(max_false_alarm=0.1, min_hits=0.8, resamples=
 
 def _noise(rng, n, scale=0.02):
     return rng.normal(0.0, scale, n)
+
+
+# Every candidate of the registry has a series (tuning refuses tables that leave one out); those
+# the cases below do not shape only wander.
+WANDERING = [(monitor, site or "resid.2@r1") for monitor, site in registry.candidates()]
+GROUP_OF = {
+    "train_accuracy": "fit",
+    "train_loss": "fit",
+    **{monitor: group.name for group in registry.MONITORS for monitor, _ in group.candidates},
+}
 
 
 def monitor_frame(run: str, seed: int, fit: int, rise: int | None, signal_rises: bool = True) -> pd.DataFrame:
@@ -39,13 +49,15 @@ def monitor_frame(run: str, seed: int, fit: int, rise: int | None, signal_rises:
     if rise is not None and signal_rises:
         announcer = announcer + np.where(steps > rise, 10.0 * np.log10(np.maximum(steps, 1) / rise), 0.0)
     series[("gradient_coherence", "train")] = announcer
+    for key in WANDERING:
+        series.setdefault(key, 2 + _noise(rng, len(steps)))
     rows = [
         {
             "run": run,
             "network": "trained",
             "trajectory": -1,
             "step": int(step),
-            "group": "g",
+            "group": GROUP_OF[m],
             "monitor": m,
             "site": s,
             "value": float(v),
@@ -60,7 +72,7 @@ def band_frame(trajectories: int = 8) -> pd.DataFrame:
     frames = []
     for t in range(trajectories):
         rng = np.random.default_rng(1000 + t)
-        keys = [
+        shaped = [
             ("train_accuracy", "train"),
             ("train_loss", "train"),
             ("norm", "total"),
@@ -68,6 +80,7 @@ def band_frame(trajectories: int = 8) -> pd.DataFrame:
             ("commutator_defect", "train"),
             ("gradient_coherence", "train"),
         ]
+        keys = dict.fromkeys([*shaped, *WANDERING])
         for m, s in keys:
             values = 1 + rng.normal(0, 0.02, len(STEPS))
             frames.append(
@@ -77,7 +90,7 @@ def band_frame(trajectories: int = 8) -> pd.DataFrame:
                         "network": "random_init",
                         "trajectory": t,
                         "step": STEPS,
-                        "group": "g",
+                        "group": GROUP_OF[m],
                         "monitor": m,
                         "site": s,
                         "value": values,
@@ -220,7 +233,10 @@ def _write_study(root, frames, events):
 
     paths = {}
     for run, frame in frames.items():
-        write_table(frame, root / "monitors" / f"{run}.parquet", {"seconds_per_checkpoint": {"g": 0.5}})
+        for group, rows in frame.groupby("group"):
+            write_table(
+                rows, root / "monitors" / group / f"{run}.parquet", {"group": group, "seconds_per_network": 0.5}
+            )
         metrics = root / "runs" / run / "metrics.parquet"
         metrics.parent.mkdir(parents=True)
         event = events[run]
@@ -231,7 +247,7 @@ def _write_study(root, frames, events):
         ]
         pd.DataFrame(rows).to_parquet(metrics, index=False)
         provenance.write_json(metrics.with_name("run.json"), {"metrics_sha256": provenance.file_sha256(metrics)})
-        paths[run] = (root / "monitors" / f"{run}.parquet", metrics)
+        paths[run] = (sorted((root / "monitors").glob(f"*/{run}.parquet")), metrics)
     return paths
 
 
@@ -259,7 +275,7 @@ def test_the_commands_tune_freeze_score_and_draw(tmp_path):
                 "--runs",
                 *dev,
                 "--monitors",
-                *(str(paths[r][0]) for r in dev),
+                *(str(table) for r in dev for table in paths[r][0]),
                 "--metrics",
                 *(str(paths[r][1]) for r in dev),
                 "--band",
@@ -288,7 +304,7 @@ def test_the_commands_tune_freeze_score_and_draw(tmp_path):
         "--runs",
         *runs,
         "--monitors",
-        *(str(paths[r][0]) for r in runs),
+        *(str(table) for r in runs for table in paths[r][0]),
         "--metrics",
         *(str(paths[r][1]) for r in runs),
         "--band",
@@ -339,12 +355,8 @@ def test_the_commands_tune_freeze_score_and_draw(tmp_path):
         == 0
     )
     drawn = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
-    assert drawn == [
-        "monitor_alarm_times.png",
-        "monitor_course_grok.png",
-        "monitor_false_alarms.png",
-        "monitor_leads.png",
-    ]
+    groups = [f"{group.figure_stem}.png" for group in registry.MONITORS]
+    assert drawn == sorted([*groups, "monitor_alarm_times.png", "monitor_false_alarms.png", "monitor_leads.png"])
 
 
 def test_the_readme_monitors_table_is_the_reports_view_row_by_row(tmp_path):

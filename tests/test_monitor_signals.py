@@ -1,4 +1,4 @@
-"""Test-free signals: known values on constructed matrices and point clouds, and on tiny models the
+"""The monitor groups' signals: known values on constructed matrices and point clouds, and on tiny models the
 gradient signals' bounds, their invariances, and that they leave the model as it was."""
 
 import math
@@ -11,16 +11,12 @@ from conftest import TINY_MODEL
 from grokstudy import models
 from grokstudy.batching import encode
 from grokstudy.data import store
-from grokstudy.monitors.signals import (
-    answer_loss,
-    commutator_defect,
-    effective_rank,
-    gradient_coherence,
-    participation_ratio,
-    stable_rank,
-    weight_family,
-    within_between_ratio,
-)
+from grokstudy.monitors import weights
+from grokstudy.monitors.coherence import gradient_coherence
+from grokstudy.monitors.commutator import commutator_defect
+from grokstudy.monitors.geometry import effective_rank, participation_ratio, within_between_ratio
+from grokstudy.monitors.gradients import answer_loss
+from grokstudy.monitors.weights import stable_rank
 
 torch.set_num_threads(1)
 
@@ -134,9 +130,9 @@ def test_commutator_defect_is_antisymmetric_in_norm_and_free_of_the_step_size(to
 
 
 @pytest.mark.parametrize("spec", [MODEL, LOOPED], ids=["gpt2", "looped_gpt2"])
-def test_weight_family_is_finite_and_positive_over_the_distinct_blocks(tokenizer, train, spec):
+def test_weight_statistics_are_finite_and_positive_over_the_distinct_blocks(tokenizer, train, spec):
     model = _model(tokenizer, spec)
-    family = weight_family(model, encode(train, tokenizer))
-    assert set(family) == {"stable_rank", "logit_scale"}
-    assert all(math.isfinite(v) and v > 0 for v in family.values())
+    rows = {(monitor, site): value for monitor, site, value in weights.read(model, encode(train, tokenizer), {})}
+    assert {("stable_rank", "blocks"), ("logit_scale", "train"), ("norm", "total")} <= rows.keys()
+    assert all(math.isfinite(v) and v > 0 for v in rows.values())
     assert len(models.block_modules(model)) == spec.get("layers_per_loop", spec["layers"])

@@ -8,6 +8,7 @@ from grokstudy import claims_table, cluster, code_digest, models
 from grokstudy.artifacts import job_records
 from grokstudy import config as study_config
 from grokstudy.analyses import registry
+from grokstudy.monitors import registry as monitor_registry
 from grokstudy.config import job_settings
 from grokstudy.config.model import CURVE_FIGURES as CURVE_FIGURE_KINDS, NAME_REGEX
 from grokstudy.data.specs import EVAL_SPLITS, generator_module
@@ -224,7 +225,6 @@ def figure_inputs(analysis, run):
 # runs; held-out runs are scored, and their figures drawn, once the preset records frozen detectors.
 MONITORS = STUDY.get("monitors")
 MONITOR_DIR = f"{RESULTS}/probes/monitors"
-MONITOR_BAND = f"{MONITOR_DIR}/band/random_init.parquet"
 MONITOR_TUNING = f"{MONITOR_DIR}/summary/tuning.json"
 MONITOR_LEAD_TIMES = f"{MONITOR_DIR}/summary/lead_times.parquet"
 MONITOR_TABLE = f"{RESULTS}/{claims_table.MONITORS_TABLE}"
@@ -235,16 +235,29 @@ MONITOR_RUN_ROLES = {
 }
 BAND_RUN = MONITOR_ROLES["dev"][0] if MONITORS else None
 FROZEN = bool(MONITORS and MONITORS.get("detectors"))
+MONITOR_GROUPS = monitor_registry.MONITORS
 MONITOR_FIGURES = (
-    [(f"monitor_course_{base}", "monitor_course") for base in MONITORS["grokking_runs"]]
+    [(group.figure_stem, group.caption) for group in MONITOR_GROUPS]
     + [(stem, stem) for stem in ("monitor_leads", "monitor_alarm_times", "monitor_false_alarms")]
     if FROZEN
     else []
 )
 
 
-def monitor_file(run):
-    return f"{MONITOR_DIR}/{run}.parquet"
+def monitor_file(group, run):
+    """One group's table of one run; each group writes its own, so a new group recomputes no other."""
+    return f"{MONITOR_DIR}/{group}/{run}.parquet"
+
+
+def monitor_band_file(group):
+    return f"{MONITOR_DIR}/band/{group}.parquet"
+
+
+def monitor_files(runs):
+    return [monitor_file(group.name, run) for run in runs for group in MONITOR_GROUPS]
+
+
+MONITOR_BANDS = [monitor_band_file(group.name) for group in MONITOR_GROUPS]
 
 
 def run_checkpoint_steps(run):
@@ -256,8 +269,8 @@ def run_checkpoint_steps(run):
 
 
 MONITOR_TABLES = (
-    [monitor_file(run) for run in MONITORED_RUNS]
-    + [MONITOR_BAND, MONITOR_TUNING]
+    monitor_files(MONITORED_RUNS)
+    + [*MONITOR_BANDS, MONITOR_TUNING]
     + ([MONITOR_LEAD_TIMES, MONITOR_TABLE] if FROZEN else [])
     if MONITORS
     else []
@@ -286,3 +299,4 @@ wildcard_constraints:
     run=NAME_REGEX,
     dataset=NAME_REGEX,
     nulls=f"{NAME_REGEX}[+]{NAME_REGEX}",
+    group="|".join(group.name for group in monitor_registry.MONITORS),

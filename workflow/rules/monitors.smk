@@ -1,6 +1,7 @@
-# 6. Test-free monitors (presets with a monitors section; docs/monitors.md): every checkpoint of the
-# monitored runs and the random-init band, read on training facts only (no rule here lists an
-# evaluation split); detectors tuned on the dev seeds, then frozen; every run scored with them.
+# 6. Test-free monitors (presets with a monitors section; docs/monitors.md): each monitor group of
+# grokstudy.monitors.registry reads every checkpoint of the monitored runs and the random-init band
+# on training facts only (no rule here lists an evaluation split) into its own tables; detectors are
+# tuned on the dev seeds, then frozen; every run is scored with them.
 
 
 rule monitor:
@@ -10,12 +11,17 @@ rule monitor:
         train=lambda w: f"{dataset_dir(w.run)}/train.parquet",
         tokenizer=lambda w: f"{dataset_dir(w.run)}/tokenizer/tokenizer.json",
     output:
-        f"{MONITOR_DIR}/{{run}}.parquet",
+        monitor_file("{group}", "{run}"),
     params:
         **recorded(
             "monitor",
-            code=lambda w: code(*code_digest.MONITOR, architecture_of_model(STUDY["runs"][w.run]["model"])),
-            settings=lambda w: as_json(job_settings.monitor(STUDY)),
+            code=lambda w: code(
+                *code_digest.MONITOR,
+                monitor_registry.BY_NAME[w.group].module,
+                architecture_of_model(STUDY["runs"][w.run]["model"]),
+            ),
+            module=lambda w: monitor_registry.BY_NAME[w.group].module,
+            settings=lambda w: as_json(job_settings.monitor(STUDY, w.group)),
             checkpoints=lambda w: checkpoint_dir(w.run),
             device=PROBE_DEVICE,
         ),
@@ -26,11 +32,11 @@ rule monitor:
         runtime=lambda w, attempt: probe_request(attempt)["runtime"],
         mem_mb=probe_request()["mem_mb"],
     log:
-        f"{LOGS}/monitor/{{run}}.log",
+        f"{LOGS}/monitor/{{group}}/{{run}}.log",
     conda:
         ENV
     shell:
-        "grokstudy monitor --run {wildcards.run} --data {params.data_dir} --checkpoints {params.checkpoints}"
+        "grokstudy monitor --group {wildcards.group} --module {params.module} --run {wildcards.run} --data {params.data_dir} --checkpoints {params.checkpoints}"
         " --settings {params.settings:q} --threads {threads} --device {params.device} --out {output} > {log} 2>&1"
 
 
@@ -40,12 +46,17 @@ rule monitor_band:
         train=f"{dataset_dir(BAND_RUN)}/train.parquet",
         tokenizer=f"{dataset_dir(BAND_RUN)}/tokenizer/tokenizer.json",
     output:
-        MONITOR_BAND,
+        monitor_band_file("{group}"),
     params:
         **recorded(
             "monitor_band",
-            code=code(*code_digest.MONITOR_BAND, architecture_of_model(STUDY["runs"][BAND_RUN]["model"])),
-            settings=as_json(job_settings.monitor_band(STUDY)),
+            code=lambda w: code(
+                *code_digest.MONITOR_BAND,
+                monitor_registry.BY_NAME[w.group].module,
+                architecture_of_model(STUDY["runs"][BAND_RUN]["model"]),
+            ),
+            module=lambda w: monitor_registry.BY_NAME[w.group].module,
+            settings=lambda w: as_json(job_settings.monitor_band(STUDY, w.group)),
             model=as_json(STUDY["models"][STUDY["runs"][BAND_RUN]["model"]]),
             steps=as_json(run_checkpoint_steps(BAND_RUN)),
             device=PROBE_DEVICE,
@@ -57,11 +68,11 @@ rule monitor_band:
         runtime=lambda w, attempt: probe_request(attempt)["runtime"],
         mem_mb=probe_request()["mem_mb"],
     log:
-        f"{LOGS}/monitor_band.log",
+        f"{LOGS}/monitor_band/{{group}}.log",
     conda:
         ENV
     shell:
-        "grokstudy monitor-band --data {params.data_dir} --model-params {params.model:q} --steps {params.steps:q}"
+        "grokstudy monitor-band --group {wildcards.group} --module {params.module} --data {params.data_dir} --model-params {params.model:q} --steps {params.steps:q}"
         " --label random_init --settings {params.settings:q} --threads {threads} --device {params.device}"
         " --out {output} > {log} 2>&1"
 
@@ -69,9 +80,9 @@ rule monitor_band:
 # Tuning reads the dev runs only: `snakemake monitor_tuning` trains and reads no held-out run.
 rule monitor_tuning:
     input:
-        monitors=[monitor_file(run) for run in MONITOR_ROLES["dev"]],
+        monitors=monitor_files(MONITOR_ROLES["dev"]),
         metrics=metrics_of(MONITOR_ROLES["dev"]),
-        band=MONITOR_BAND,
+        band=MONITOR_BANDS,
     output:
         MONITOR_TUNING,
     params:
@@ -94,9 +105,9 @@ rule monitor_tuning:
 
 rule monitor_leads:
     input:
-        monitors=[monitor_file(run) for run in MONITORED_RUNS],
+        monitors=monitor_files(MONITORED_RUNS),
         metrics=metrics_of(MONITORED_RUNS),
-        band=MONITOR_BAND,
+        band=MONITOR_BANDS,
         detectors=STUDY["monitors"].get("detectors") or [],
     output:
         lead_times=MONITOR_LEAD_TIMES,
@@ -124,9 +135,9 @@ rule monitor_leads:
 
 rule figure_monitors:
     input:
-        monitors=[monitor_file(run) for run in MONITORED_RUNS],
+        monitors=monitor_files(MONITORED_RUNS),
         metrics=metrics_of(MONITORED_RUNS),
-        band=MONITOR_BAND,
+        band=MONITOR_BANDS,
         lead_times=MONITOR_LEAD_TIMES,
         table=MONITOR_TABLE,
     output:
@@ -134,7 +145,7 @@ rule figure_monitors:
     params:
         **recorded(
             "figure_monitors",
-            code=code(*code_digest.MONITOR_FIGURES),
+            code=code(*code_digest.MONITOR_FIGURES, *sorted({group.figure.split(":")[0] for group in MONITOR_GROUPS})),
             runs=MONITORED_RUNS,
             roles=as_json(MONITOR_RUN_ROLES),
             dpi=STUDY["figures"]["dpi"],

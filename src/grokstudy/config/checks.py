@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from grokstudy import models
+from grokstudy import models, sites
 from grokstudy.config.model import CURVE_FIGURES, CompositionDataset, Preset
 from grokstudy.config.replicates import longest_suffix
 from grokstudy.data.specs import ComparisonSpec, CompositionSpec, comparison_phi_max, composition_phi_max
@@ -255,11 +255,11 @@ def _check_monitors(preset: Preset) -> None:
         for run in names:
             if _task(preset, run) != "composition" or preset.runs[run].training_facts != "all":
                 raise ConfigError(key, f"{run!r} is not a composition run on all facts; allowed: such runs")
-            depth = models.depth(preset.models[preset.runs[run].model].model_dump(exclude_none=True))
-            if monitors.geometry_layer > depth:
-                raise ConfigError(
-                    "monitors.geometry_layer", f"{monitors.geometry_layer}; allowed: 0..{depth} for {run!r}"
-                )
+            spec = preset.models[preset.runs[run].model].model_dump(exclude_none=True)
+            try:
+                sites.depth_of(monitors.geometry_site, models.depth(spec), spec.get("layers_per_loop"))
+            except ValueError as error:
+                raise ConfigError("monitors.geometry_site", f"{error} (run {run!r})") from None
     both = sorted(set(monitors.grokking_runs) & set(monitors.non_grokking_runs))
     if both:
         raise ConfigError("monitors.non_grokking_runs", f"{both} also in grokking_runs; allowed: runs in one list only")

@@ -5,6 +5,8 @@ that job uses: an edit to one run's settings reruns that run's jobs, not its nei
 Names that only place files (a run's dataset and model names) are left out: the paths carry them.
 """
 
+from grokstudy.monitors import registry as monitor_registry
+
 # What the claims compare runs by: their task, world, phi, weight decay, model and training facts.
 CLAIM_RUN_KEYS = ("dataset", "model", "weight_decay", "training_facts")
 CLAIM_DATASET_KEYS = ("task", "phi", "entities", "relations", "out_degree", "seed")
@@ -59,16 +61,6 @@ def claims(preset: dict) -> dict:
     return {"claims": preset["claims"], "runs": runs, "datasets": datasets, "replicate_of": preset["replicate_of"]}
 
 
-# What each monitor job reads from the preset's monitors section (grokstudy.monitors).
-MONITOR_KEYS = (
-    "queries",
-    "coherence_examples",
-    "commutator_pairs",
-    "commutator_batch",
-    "commutator_lr",
-    "geometry_layer",
-    "sample_seed",
-)
 MONITOR_TUNING_KEYS = ("fit_threshold", "max_false_alarm", "schedule_fraction")
 
 
@@ -85,12 +77,13 @@ def monitor_runs(preset: dict) -> dict[str, list[str]]:
     return roles
 
 
-def monitor(preset: dict) -> dict:
-    return _pick(preset["monitors"], MONITOR_KEYS)
+def monitor(preset: dict, group: str) -> dict:
+    """What one monitor group's jobs read: the settings its registry row names."""
+    return monitor_registry.settings_of(preset["monitors"], monitor_registry.BY_NAME[group])
 
 
-def monitor_band(preset: dict) -> dict:
-    return {**monitor(preset), "band_trajectories": preset["monitors"]["band_trajectories"]}
+def monitor_band(preset: dict, group: str) -> dict:
+    return {**monitor(preset, group), "band_trajectories": preset["monitors"]["band_trajectories"]}
 
 
 def monitor_tuning(preset: dict) -> dict:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from grokstudy.models import ARCHITECTURES, DEFAULT_ARCH
+from grokstudy.monitors import registry as monitor_registry
 
 # Names become directory names under results/<preset>/: no separators, no leading dot (so
 # neither "." nor ".."), no whitespace or newline.
@@ -288,7 +289,7 @@ class ClaimSettings(Section):
 Sha256 = Annotated[str, Field(pattern="^[0-9a-f]{64}$", description="a sha256 in hex")]
 
 
-class MonitorStudy(Section):
+class MonitorProtocol(Section):
     """Test-free monitors of generalization and their lead-time evaluation (docs/monitors.md).
     Detector settings are tuned on the dev seeds' runs, then frozen into `detectors`."""
 
@@ -301,15 +302,6 @@ class MonitorStudy(Section):
     dev_seeds: Annotated[
         list[Seed], Field(min_length=1, description="seeds of the grokking runs the detectors are tuned on")
     ]
-    queries: Annotated[int, Field(ge=10, le=100_000, description="training two-hop queries the monitors read")] = 500
-    coherence_examples: Annotated[int, Field(ge=2, le=100_000, description="per-example gradients")] = 128
-    commutator_pairs: Annotated[int, Field(ge=1, le=1000, description="pairs of training batches")] = 4
-    commutator_batch: Annotated[int, Field(ge=1, le=100_000, description="queries per commutator batch")] = 64
-    commutator_lr: Annotated[float, Field(gt=0, le=1, description="step size of the commutator's SGD steps")] = 0.01
-    geometry_layer: Annotated[
-        int, Field(ge=0, le=10_000, description="the residual state read at r1 (0: the embeddings)")
-    ] = 2
-    sample_seed: Annotated[Seed, Field(description="which training facts the monitors read")] = 0
     band_trajectories: Annotated[
         int, Field(ge=1, le=1000, description="sequences of fresh networks in the random-init band")
     ] = 4
@@ -326,6 +318,22 @@ class MonitorStudy(Section):
         Field(description="the frozen detector file (JSON, relative to the repository); left out: not frozen yet"),
     ] = None
     detectors_sha256: Annotated[Sha256 | None, Field(description="the frozen file's hash, recorded at freezing")] = None
+
+
+def _monitor_field(setting: monitor_registry.Setting):
+    """A monitor group's setting, as its registry row declares it, as a typed field."""
+    bounds = {"ge": setting.low, "le": setting.high, "gt": setting.above, "pattern": setting.pattern}
+    field = Field(description=setting.description, **{k: v for k, v in bounds.items() if v is not None})
+    return Annotated[type(setting.default), field], setting.default
+
+
+# The protocol's keys, then every monitor group's settings from grokstudy.monitors.registry.
+MonitorStudy = create_model(
+    "MonitorStudy",
+    __base__=MonitorProtocol,
+    __doc__=MonitorProtocol.__doc__,
+    **{key: _monitor_field(setting) for key, setting in monitor_registry.settings().items()},
+)
 
 
 class Preset(Section):

@@ -1,6 +1,6 @@
-"""Figures of the monitors' evaluation: each configuration's course (accuracies above, one panel per
-monitor below, with the random-init band, the non-grokking runs and the alarms), the lead forest
-against the nulls, alarm time against T90, and lead against false alarms."""
+"""Figures of the monitors' evaluation: each group's course (accuracies above, one panel per series
+below, with the random-init band, the non-grokking runs and the alarms), the lead forest against
+the nulls, alarm time against T90, and lead against false alarms."""
 
 from __future__ import annotations
 
@@ -19,11 +19,6 @@ ROLE_STYLE = {
     "held_out": {"color": "tab:orange", "lw": 1.0, "alpha": 0.8},
     "non_grokking": {"color": "0.35", "lw": 1.0, "ls": "--", "alpha": 0.8},
 }
-
-
-def _runs_of(roles: dict, configuration: str) -> dict[str, str]:
-    """The runs the course figure of one configuration shows: its own and every non-grokking run."""
-    return {run: role for run, (role, base) in roles.items() if base == configuration or role == "non_grokking"}
 
 
 def _accuracy_panel(ax, metrics: dict[str, pd.DataFrame], shown: dict[str, str]) -> None:
@@ -52,30 +47,33 @@ def _monitor_panel(ax, key, frames, shown, band, alarms) -> None:
     ax.set_title(f"{key[0]} ({key[1]})", fontsize="small")
 
 
-def monitor_course_figure(frames, metrics, band, lead_times, roles, configuration):
-    """One configuration: accuracies, then every monitor; seeds as lines (dev blue, held-out
-    orange, non-grokking dashed grey), the random-init band grey, primary-detector alarms as ticks."""
-    shown = _runs_of(roles, configuration)
-    keys = series_keys(frames[next(iter(shown))])
+def course_figure(group: str, frames, metrics, band, lead_times, roles):
+    """One monitor group: accuracies, then each of its series that tuning reads; seeds as lines (dev
+    blue, held-out orange, non-grokking dashed grey), the random-init band grey, primary-detector
+    alarms as ticks. `frames`: run -> every group's rows; `roles`: run -> (role, configuration)."""
+    shown = {run: role for run, (role, _) in roles.items()}
+    mine = {run: frame[frame["group"] == group] for run, frame in frames.items()}
+    first = next(iter(mine.values()))
+    keys = [key for key in series_keys(next(iter(frames.values()))) if not select(first, key).empty]
     columns = 4
-    rows = 1 + -(-len(keys) // columns)
+    rows = 1 + max(1, -(-len(keys) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(4.0 * columns, 2.7 * rows), squeeze=False)
     _accuracy_panel(axes[0, 0], metrics, shown)
     for ax in axes[0, 1:]:
         ax.set_visible(False)
     primary = lead_times[lead_times["detector"] == PRIMARY_DETECTOR]
     for ax, key in zip(axes[1:].flat, keys, strict=False):
-        mine = primary[(primary["monitor"] == key[0]) & (primary["site"] == key[1])]
-        _monitor_panel(ax, key, frames, shown, band, dict(zip(mine["run"], mine["t_alarm"], strict=True)))
+        alarms = primary[(primary["monitor"] == key[0]) & (primary["site"] == key[1])]
+        _monitor_panel(ax, key, mine, shown, band, dict(zip(alarms["run"], alarms["t_alarm"], strict=True)))
     for ax in list(axes[1:].flat)[len(keys) :]:
         ax.set_visible(False)
     for ax in axes.flat:
         if ax.get_visible():
             ax.set_xscale("log")
             ax.set_xlabel("step")
-    fig.suptitle(f"{configuration}: monitors on training data; grey band: fresh networks; ticks: alarms")
+    fig.suptitle(f"monitors of the {group} group, on training data; grey band: fresh networks; ticks: alarms")
     fig.tight_layout()
-    data = pd.concat([frames[run].assign(role=role) for run, role in shown.items()] + [band.assign(role="band")])
+    data = pd.concat([mine[run].assign(role=role) for run, role in shown.items()] + [band.assign(role="band")])
     return fig, data
 
 

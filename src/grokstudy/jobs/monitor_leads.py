@@ -14,23 +14,25 @@ def _costs(paths: list[Path], frames: dict) -> dict[str, float]:
     from grokstudy import results
     from grokstudy.monitors.protocol import key_name
 
-    seconds = [json.loads(results.sidecar(path).read_text())["seconds_per_checkpoint"] for path in paths]
-    groups = {group: float(np.mean([s[group] for s in seconds])) for group in seconds[0]}
+    seconds: dict[str, list[float]] = {}
+    for path in paths:
+        meta = json.loads(results.sidecar(path).read_text())
+        seconds.setdefault(meta["group"], []).append(meta["seconds_per_network"])
     frame = next(iter(frames.values()))
     pairs = frame[["group", "monitor", "site"]].drop_duplicates()
-    return {key_name((m, s)): groups[g] for g, m, s in pairs.itertuples(index=False)}
+    return {key_name((m, s)): float(np.mean(seconds[g])) for g, m, s in pairs.itertuples(index=False)}
 
 
 def run(args) -> None:
-    from grokstudy.monitors.events import read_scored_runs
-    from grokstudy import provenance, results
+    from grokstudy.monitors.events import read_scored_runs, read_tables
+    from grokstudy import provenance
     from grokstudy.analyses.runner import write_table
     from grokstudy.monitors import frozen, protocol, verdicts
 
     frozen_record = frozen.read_frozen(args.detectors, args.detectors_sha256)
     frames, scored = read_scored_runs(args.runs, args.monitors, args.metrics)
     roles = {run: tuple(role) for run, role in args.roles.items()}
-    table = protocol.lead_times(frames, scored, roles, results.read_table(args.band), frozen_record)
+    table = protocol.lead_times(frames, scored, roles, read_tables(args.band), frozen_record)
     costs = _costs(args.monitors, frames)
     summary = verdicts.monitors_table(table, frozen_record, costs, verdicts.JudgingSettings.of(args.settings))
     meta = {"detectors_sha256": args.detectors_sha256, "versions": provenance.versions()}

@@ -13,8 +13,10 @@ def _json(text: str):
 
 
 def _common(p) -> None:
+    p.add_argument("--group", required=True, help="the monitor group, a row of grokstudy.monitors.registry")
+    p.add_argument("--module", required=True, help="the group's module (its prepare and read)")
     p.add_argument("--data", type=Path, required=True, help="the run's dataset (its training file is read)")
-    p.add_argument("--settings", type=_json, required=True, help="the preset's monitors section, as JSON")
+    p.add_argument("--settings", type=_json, required=True, help="the group's monitor settings, as JSON")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--out", type=Path, required=True)
@@ -34,10 +36,10 @@ def band_arguments(p) -> None:
 
 
 def _scored_arguments(p) -> None:
-    p.add_argument("--runs", nargs="+", required=True, help="the runs, in the order of --monitors and --metrics")
-    p.add_argument("--monitors", nargs="+", type=Path, required=True)
+    p.add_argument("--runs", nargs="+", required=True, help="the runs, in the order of --metrics")
+    p.add_argument("--monitors", nargs="+", type=Path, required=True, help="every group's table of every run")
     p.add_argument("--metrics", nargs="+", type=Path, required=True, help="read for the events only (T_fit, T90)")
-    p.add_argument("--band", type=Path, required=True)
+    p.add_argument("--band", nargs="+", type=Path, required=True, help="every group's random-init band")
     p.add_argument("--settings", type=_json, required=True)
 
 
@@ -73,10 +75,10 @@ def leads_arguments(p) -> None:
 
 
 def figures_arguments(p) -> None:
-    p.add_argument("--runs", nargs="+", required=True, help="the runs, in the order of --monitors and --metrics")
-    p.add_argument("--monitors", nargs="+", type=Path, required=True)
+    p.add_argument("--runs", nargs="+", required=True, help="the runs, in the order of --metrics")
+    p.add_argument("--monitors", nargs="+", type=Path, required=True, help="every group's table of every run")
     p.add_argument("--metrics", nargs="+", type=Path, required=True)
-    p.add_argument("--band", type=Path, required=True)
+    p.add_argument("--band", nargs="+", type=Path, required=True, help="every group's random-init band")
     p.add_argument("--lead-times", type=Path, required=True)
     p.add_argument("--table", type=Path, required=True)
     p.add_argument("--roles", type=_json, required=True, help="run -> [role, configuration], as JSON")
@@ -87,13 +89,13 @@ def figures_arguments(p) -> None:
 COMMANDS = (
     (
         "monitor",
-        "every monitor at every checkpoint of a run (training data only)",
+        "one monitor group at every checkpoint of a run (training data only)",
         monitor_arguments,
         handler("monitor"),
     ),
     (
         "monitor-band",
-        "the monitors of fresh networks at a run's checkpoint slots",
+        "one monitor group on fresh networks at a run's checkpoint slots",
         band_arguments,
         handler("monitor_band"),
     ),

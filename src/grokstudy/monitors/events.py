@@ -50,12 +50,25 @@ def events(metrics: pd.DataFrame, fit: float = 0.99) -> Events:
     )
 
 
-def read_scored_runs(runs, monitor_paths, metrics_paths) -> tuple[dict, dict]:
-    """Each run's monitor table, and the events of its logged metrics (T_fit, T50, T90)."""
+def read_tables(paths) -> pd.DataFrame:
+    """Monitor tables of any groups and runs, as one frame."""
     from grokstudy import results
 
-    if not len(runs) == len(monitor_paths) == len(metrics_paths):
-        raise ValueError("--runs, --monitors and --metrics must name the same runs in the same order")
-    frames = {run: results.read_table(path) for run, path in zip(runs, monitor_paths, strict=True)}
+    return pd.concat([results.read_table(path) for path in paths], ignore_index=True)
+
+
+def read_scored_runs(runs, monitor_paths, metrics_paths) -> tuple[dict, dict]:
+    """Each run's monitors (every group's table, joined), and the events of its logged metrics
+    (T_fit, T50, T90). Every run must have a table of each group that any run has."""
+    from grokstudy import results
+
+    if len(runs) != len(metrics_paths):
+        raise ValueError("--runs and --metrics must name the same runs in the same order")
+    tables = read_tables(monitor_paths)
+    groups = set(tables["group"])
+    frames = {run: tables[tables["run"] == run].reset_index(drop=True) for run in runs}
+    for run, frame in frames.items():
+        if set(frame["group"]) != groups:
+            raise ValueError(f"{run}: monitor groups {sorted(set(frame['group']))}; every run needs {sorted(groups)}")
     scored = {run: events(results.read_run_metrics(path)) for run, path in zip(runs, metrics_paths, strict=True)}
     return frames, scored

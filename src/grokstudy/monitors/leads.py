@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from grokstudy.monitors import registry
 from grokstudy.monitors.detectors import Cusum, Threshold, alarm
 
 FIT_SERIES = ("train_accuracy", "train")
@@ -28,17 +29,6 @@ NULL_SERIES = {
     "train_accuracy": ("train_accuracy", "train"),
     "weight_norm": ("norm", "total"),
 }
-# The candidate monitors, fixed before any run was read; geometry sites are named by the job.
-CANDIDATE_MONITORS = (
-    ("norm", "unembedding"),
-    ("stable_rank", "blocks"),
-    ("logit_scale", "train"),
-    ("participation_ratio", None),
-    ("effective_rank", None),
-    ("within_between_ratio", None),
-    ("gradient_coherence", "train"),
-    ("commutator_defect", "train"),
-)
 SCHEDULE = "schedule"
 
 
@@ -67,12 +57,24 @@ def select(frame: pd.DataFrame, key: tuple[str, str]) -> pd.DataFrame:
 
 
 def series_keys(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """The candidate monitors and the nulls' series present in a monitor table, in a fixed order."""
+    """The registry's candidate series and the nulls' series in a monitor table, in a fixed order.
+    A candidate with no series in the table is an error: no monitor is skipped silently."""
     present = list(dict.fromkeys(zip(frame["monitor"], frame["site"], strict=True)))
     keys = []
-    for monitor, site in CANDIDATE_MONITORS:
-        keys += [(m, s) for m, s in present if m == monitor and (site is None or s == site)]
-    return keys + [key for key in NULL_SERIES.values() if key in present]
+    for monitor, site in registry.candidates():
+        found = [(m, s) for m, s in present if m == monitor and (site is None or s == site)]
+        if not found:
+            raise ValueError(
+                f"candidate monitor {monitor}|{site or '*'} has no series in the monitor tables; "
+                f"allowed: tables of every group in grokstudy.monitors.registry"
+            )
+        keys += found
+    missing = [key for key in NULL_SERIES.values() if key not in present]
+    if missing:
+        raise ValueError(
+            f"the nulls' series {missing} are not in the monitor tables; the fit and weights groups write them"
+        )
+    return keys + list(NULL_SERIES.values())
 
 
 def lead(t90: int | None, t_alarm: int | None, last_step: int) -> float:

@@ -127,6 +127,13 @@ def lead_times(
     """One row per run, series and frozen detector (and the schedule-only null per run): the alarm,
     the events, the lead and the outcome. `roles`: run -> (role, configuration)."""
     dev, fit_threshold = frozen["development"], frozen["settings"]["fit_threshold"]
+    unfrozen = [key_name(key) for key in leads.series_keys(next(iter(frames.values())))]
+    unfrozen = [name for name in unfrozen if name not in frozen["detectors"]]
+    if unfrozen:
+        raise ValueError(
+            f"series {unfrozen} have no frozen detector; tune on the development runs and freeze again "
+            "(grokstudy monitor-freeze) before scoring"
+        )
     fits = {run: leads.fit_step(frame, fit_threshold) or dev["median_fit"] for run, frame in frames.items()}
     rows = []
     for name, kinds in frozen["detectors"].items():

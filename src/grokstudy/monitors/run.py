@@ -1,9 +1,14 @@
-"""The monitor jobs: every checkpoint of a trained run, and the random-init band (fresh networks at
-the run's checkpoint slots, whose course over the slots is pure estimator noise)."""
+"""The jobs of one monitor group: every checkpoint of a trained run, and the random-init band
+(fresh networks at the run's checkpoint slots, whose course over the slots is pure estimator
+noise). The group's module (a row of grokstudy.monitors.registry) is passed in, not looked up, so
+a job depends on its own group's code only. Each network's reading is timed, so the cost per
+checkpoint is measured where it is paid."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -11,7 +16,7 @@ import torch
 
 from grokstudy.analyses.runner import checkpoint_models, fp32_eval_on
 from grokstudy.models import build_model
-from grokstudy.monitors.compute import MonitorSettings, monitor_rows, training_sample
+from grokstudy.monitors.sample import training_two_hop
 
 # One band network per (trajectory, slot): seeds far from the training seeds and from the
 # probes' null seeds, so no band network equals a network another job builds.
@@ -19,26 +24,28 @@ BAND_SEED_BASE = 7_000_000
 BAND_SLOTS_PER_TRAJECTORY = 10_000
 
 
-def _frame(rows: list[dict], **labels) -> pd.DataFrame:
-    return pd.DataFrame([{**labels, **row} for row in rows])
-
-
-def _mean_seconds(timings: list[dict[str, float]]) -> dict[str, float]:
-    return {group: float(np.mean([t[group] for t in timings])) for group in timings[0]} if timings else {}
+def read_network(group: ModuleType, model, prepared, settings: dict, **labels) -> tuple[pd.DataFrame, float]:
+    """The group's rows (monitor, site, value) of one network, labelled, and the seconds they took."""
+    start = time.perf_counter()
+    rows = group.read(model, prepared, settings)
+    seconds = time.perf_counter() - start
+    return pd.DataFrame([{**labels, "monitor": m, "site": s, "value": float(v)} for m, s, v in rows]), seconds
 
 
 def monitor_checkpoints(
-    checkpoint_dir: Path, data_dir: Path, tokenizer, settings: MonitorSettings, device: torch.device, run: str
-) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Every monitor at every checkpoint of the run (verified first), and the mean seconds per
-    checkpoint of each monitor group."""
-    sample = training_sample(data_dir, tokenizer, settings).to(device)
-    frames, timings = [], []
+    group: ModuleType, checkpoint_dir: Path, data_dir: Path, tokenizer, settings: dict, device: torch.device, run: str
+) -> tuple[pd.DataFrame, float]:
+    """The group's monitors at every checkpoint of the run (verified first), and the mean seconds
+    per checkpoint."""
+    prepared = group.prepare(training_two_hop(data_dir), tokenizer, settings, device)
+    frames, seconds = [], []
     for step, model in checkpoint_models(checkpoint_dir, device, f"monitors {run}"):
-        rows, seconds = monitor_rows(model, sample, settings)
-        frames.append(_frame(rows, run=run, network="trained", trajectory=-1, step=step))
-        timings.append(seconds)
-    return pd.concat(frames, ignore_index=True), _mean_seconds(timings)
+        frame, took = read_network(
+            group, model, prepared, settings, run=run, network="trained", trajectory=-1, step=step
+        )
+        frames.append(frame)
+        seconds.append(took)
+    return pd.concat(frames, ignore_index=True), float(np.mean(seconds))
 
 
 def band_seed(trajectory: int, slot: int) -> int:
@@ -46,25 +53,28 @@ def band_seed(trajectory: int, slot: int) -> int:
 
 
 def monitor_band(
+    group: ModuleType,
     model_spec: dict,
     checkpoint_steps: list[int],
     data_dir: Path,
     tokenizer,
-    settings: MonitorSettings,
+    settings: dict,
     trajectories: int,
     device: torch.device,
     label: str,
-) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The monitors of `trajectories` sequences of freshly initialized networks, one new network at
-    each checkpoint slot (seeded by trajectory and slot), labelled with the slot's step."""
+) -> tuple[pd.DataFrame, float]:
+    """The group's monitors of `trajectories` sequences of freshly initialized networks, one new
+    network at each checkpoint slot (seeded by trajectory and slot, the same networks for every
+    group), labelled with the slot's step; and the mean seconds per network."""
     if len(checkpoint_steps) >= BAND_SLOTS_PER_TRAJECTORY:
         raise ValueError(f"{len(checkpoint_steps)} checkpoint slots; the band seeds allow {BAND_SLOTS_PER_TRAJECTORY}")
-    sample = training_sample(data_dir, tokenizer, settings).to(device)
-    frames, timings = [], []
+    prepared = group.prepare(training_two_hop(data_dir), tokenizer, settings, device)
+    frames, seconds = [], []
     for trajectory in range(trajectories):
         for slot, step in enumerate(checkpoint_steps):
             model = fp32_eval_on(build_model(model_spec, tokenizer, seed=band_seed(trajectory, slot)), device)
-            rows, seconds = monitor_rows(model, sample, settings)
-            frames.append(_frame(rows, run=label, network="random_init", trajectory=trajectory, step=step))
-            timings.append(seconds)
-    return pd.concat(frames, ignore_index=True), _mean_seconds(timings)
+            labels = {"run": label, "network": "random_init", "trajectory": trajectory, "step": step}
+            frame, took = read_network(group, model, prepared, settings, **labels)
+            frames.append(frame)
+            seconds.append(took)
+    return pd.concat(frames, ignore_index=True), float(np.mean(seconds))
