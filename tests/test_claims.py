@@ -304,6 +304,7 @@ def test_c7_bridge_against_every_null_and_a_matched_control_query_by_query():
     weak_control = _one(mechanism.bridge_decodable, _lens_evidence(control=[0, 0.1, 0.3, 0.3, 1]))
     assert weak_control.status == PASS and weak_control.value == pytest.approx(0.5, abs=0.01)
     assert "paired" in weak_control.measured and "on 30" in weak_control.measured  # the test half
+    assert weak_control.measured.startswith("bridge at resid.2@r1 (the earliest")  # the state, by site name
     strong_control = _one(mechanism.bridge_decodable, _lens_evidence(control=[0, 0.2, 0.8, 0.8, 1], control_gap=0.0))
     assert strong_control.status == FAIL and strong_control.as_stated
     assert "never saw a two-hop fact" in strong_control.measured
@@ -313,6 +314,17 @@ def test_c7_bridge_against_every_null_and_a_matched_control_query_by_query():
     # Layer 2 wins the selection half but is at the prior's level on the test half.
     overfit = _lens_evidence(control=[0] * 5, trained_test=(0, 0.2, 0.3, 0.9, 1))
     assert _one(mechanism.bridge_decodable, overfit).status == FAIL
+
+
+def test_a_state_is_named_by_loop_and_block_when_the_model_loops():
+    final = pd.DataFrame(_lens("g", "trained", 1000, [0.1] * 5, [0.1] * 5)).set_index("layer")
+    assert [mechanism.state_at(final, layer) for layer in (0, 4)] == ["resid.0@r1", "resid.4@r1"]
+    looped = final.assign(iteration=[0, 1, 1, 2, 2])  # 2 blocks x 2 loops
+    assert [mechanism.state_at(looped, layer) for layer in (0, 2, 3)] == [
+        "resid.0@r1",
+        "loop1.block2@r1",
+        "loop2.block1@r1",
+    ]
 
 
 def _with_r2_and_tracing(start_rr, end_rr, start_changed, end_changed, memorized=((1000, 0.95),)):
@@ -356,9 +368,11 @@ def test_c7_r2_and_c7_causal_read_the_rise_from_memorization_to_the_end_query_by
     rising = _with_r2_and_tracing(low, high, before, after)
     r2 = _one(mechanism.r2_becomes_decodable, rising)
     assert r2.status == PASS and r2.value == pytest.approx(0.6, abs=0.02)
+    assert r2.measured.startswith("r2 token at resid.2@r2, 60 training queries")
     causal = _one(mechanism.causal_strength_grows, rising)
     assert causal.status == PASS and causal.value == pytest.approx(after.mean() - before.mean())
     assert "own-position corruption r1 -> r1'" in causal.measured and "test_inferred_id" in causal.measured
+    assert causal.measured.startswith("S[resid.2@r1] from step 1000 to 4000")
     falling = _with_r2_and_tracing(high, low, after, before)
     assert _one(mechanism.r2_becomes_decodable, falling).status == FAIL
     assert _one(mechanism.causal_strength_grows, falling).status == FAIL

@@ -87,6 +87,8 @@ def test_probe_tables_against_nulls(composition_dir, trained_run):
         (lens["mrr_select"] * n_select + lens["mrr_test"] * lens["n_test"]) / lens["n"], lens["mrr"], atol=1e-6
     )  # fp32 means
     assert (lens["ci_low_test"] <= lens["mrr_test"]).all() and (lens["mrr_test"] <= lens["ci_high_test"]).all()
+    # Each row names its residual state by depth and by site name.
+    assert (lens["resid"] == "resid." + lens["layer"].astype(str)).all()
     all_nulls = probe_nulls("tiny", "composition", TINY_MODEL, composition_dir, PROBES)
     nulls = all_nulls[all_nulls["network"] == "random_init"]
     assert set(nulls["seed"]) == {1, 2} and set(nulls["position"]) == {"r1", "r2"}
@@ -100,8 +102,20 @@ def test_probe_tables_against_nulls(composition_dir, trained_run):
     assert entity_sites["mrr"].max() < 10 * chance
     # The relation-frequency prior knows which entities follow a relation: well above chance, the same at every layer.
     prior = all_nulls[all_nulls["network"] == "relation_prior"]
-    assert set(prior["layer"]) == {0, 1, 2} and prior.groupby(["position", "split"])["mrr"].nunique().eq(1).all()
+    assert (
+        set(prior["resid"]) == {"resid.0", "resid.1", "resid.2"}
+        and prior.groupby(["position", "split"])["mrr"].nunique().eq(1).all()
+    )
     assert prior["mrr"].min() > 2 * chance
+
+
+def test_per_query_lens_rows_name_each_state_by_depth_and_site():
+    from grokstudy.analyses.logit_lens import _per_query_rows
+
+    ranks = np.array([[1.0, 0.5], [0.25, 1.0]])  # 2 depths x 2 queries
+    rows = _per_query_rows(ranks, SITES["composition"][0], pd.DataFrame({"prompt": ["a b", "c d"]}), run="r")
+    assert list(rows["layer"]) == [0, 0, 1, 1] and list(rows["resid"]) == ["resid.0", "resid.0", "resid.1", "resid.1"]
+    assert set(rows["site"]) == {"bridge at r1"}  # the probe site
 
 
 def test_the_relation_prior_ranks_by_tail_frequency(composition_dir):
@@ -218,7 +232,7 @@ def test_strength_rows_report_the_fraction_changed_and_the_drop_with_intervals()
     half = at.loc[(1, "r1")]
     assert half["strength"] == pytest.approx(0.5) and half["ci_low"] < 0.5 < half["ci_high"]
     assert half["effect"] == pytest.approx(0.25) and half["total_strength"] == 0
-    assert (rows["n"] == n).all()
+    assert (rows["n"] == n).all() and list(at.loc[(slice(None), "r1"), "resid"]) == ["resid.0", "resid.1"]
 
 
 def test_weight_norms_of_every_checkpoint_and_of_random_networks(composition_dir, trained_run):

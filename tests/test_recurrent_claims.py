@@ -263,8 +263,9 @@ def _lens(bridge=BRIDGE_MRR, answer=ANSWER_MRR, iterations=LOOPED) -> pd.DataFra
 def test_r4_passes_with_the_bridge_in_loop_1_and_the_answer_only_after_it():
     outcome = _one(recurrent.lens_per_loop, _evidence(_grokked(), lens=_lens()))
     assert outcome.status == PASS and outcome.value == pytest.approx(0.8)
-    assert "loop 1 = depths 1-1" in outcome.measured
-    assert "answer at r2 at depth 3: 0.900" in outcome.measured  # the selection half's pick after loop 1
+    assert "loop 1 = resid.1..resid.1" in outcome.measured
+    assert "bridge at loop1.block1@r1: 0.800" in outcome.measured
+    assert "answer at loop3.block1@r2: 0.900" in outcome.measured  # the selection half's pick after loop 1
     assert "relation_prior" in outcome.measured
 
 

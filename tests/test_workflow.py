@@ -44,7 +44,7 @@ def test_smoke_preset_produces_every_figure_and_the_report(smoke_repo):
     assert claims["criteria_version"].nunique() == 1
     assert claims["measured"].notna().all() and claims["rationale"].notna().all()
     assert (claims.loc[claims["status"] != "not tested", "seeds_passing"] == "0 of 1").all()
-    assert "layer" in claims.set_index("claim").loc["C7-bridge", "measured"]
+    assert "bridge at resid." in claims.set_index("claim").loc["C7-bridge", "measured"]
     metrics = pd.read_parquet(results / "runs" / "comp_phi7.2_wd0.1" / "metrics.parquet")
     assert {"step", "epoch", "split", "accuracy", "loss"} <= set(metrics.columns)
     baselines = json.loads((results / "data" / "composition" / "baselines.json").read_text())

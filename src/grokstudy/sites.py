@@ -12,6 +12,7 @@ Standard library only: the preset check and the Snakefile read it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 RESID = re.compile(r"resid\.(\d+)")
 LOOP_BLOCK = re.compile(r"loop(\d+)\.block(\d+)")
@@ -35,6 +36,16 @@ def label(depth: int, layers_per_loop: int | None = None) -> str:
     """How a figure or a claim names the state at `depth`: by loop and block for a model that
     loops (`layers_per_loop` smaller than its depth), else `resid.{depth}`."""
     return loop_block(depth, layers_per_loop) if layers_per_loop else resid(depth)
+
+
+def layers_per_loop_of(depth_loops: Iterable[tuple[int, int]]) -> int | None:
+    """Block applications per loop from (depth, loop) pairs, such as a lens table's `layer` and
+    `iteration` columns (loop 0 is the embeddings); None when no depth lies beyond loop 1, as in a
+    model that does not loop, so `label` names its states `resid.{d}`."""
+    loop_of = dict(depth_loops)
+    if max(loop_of.values(), default=0) <= 1:
+        return None
+    return sum(1 for loop in loop_of.values() if loop == 1)
 
 
 def depth_of(site: str, depth: int, layers_per_loop: int | None = None) -> int:

@@ -11,13 +11,16 @@ strength is the fraction of queries whose top-1 prediction changes; the drop of 
 Patching x_0(p) replaces the token, so it gives the whole effect of the corruption. x_l(r2) sits at
 the last position, and every earlier state is the same in both runs, so patching it reproduces the
 corrupted run at every layer: its strength equals the total effect by construction. States are read
-and replaced at the model interface's residual sites; the model runs in fp32 and eval mode.
+and replaced at the model interface's residual sites; x_l is the site `resid.{l}` (grokstudy.sites),
+and every row names it twice: `layer` (l, which the claims compute on) and `resid`. The model runs
+in fp32 and eval mode.
 """
 
 import numpy as np
 import pandas as pd
 import torch
 
+from grokstudy import sites
 from grokstudy.analyses.queries import candidate_tokens
 from grokstudy.analyses.runner import null_models
 from grokstudy.data import store
@@ -139,6 +142,7 @@ def strength_rows(traced: dict, resamples: int, confidence: float, **labels) -> 
                 {
                     **labels,
                     "layer": layer,
+                    "resid": sites.resid(layer),
                     "position": position,
                     "strength": float(changed[layer, index].mean()),
                     "ci_low": low,
@@ -156,8 +160,8 @@ def strength_rows(traced: dict, resamples: int, confidence: float, **labels) -> 
 
 
 def query_rows(traced: dict, queries: pd.DataFrame, **labels) -> pd.DataFrame:
-    """Per query and corrupted position: the alternative token, and per layer whether the top-1
-    changed (changed_<l>) and the drop of P(t) (drop_<l>)."""
+    """Per query and corrupted position: the alternative token, and per layer l (the state resid.<l>)
+    whether the top-1 changed (changed_<l>) and the drop of P(t) (drop_<l>)."""
     layers, _, n = traced["changed"].shape
     frames = []
     for index, position in enumerate(POSITIONS):

@@ -1,7 +1,10 @@
-"""Logit lens: decode each residual state through the final norm and the unembedding.
+"""Logit lens: decode each residual state, resid.0 ... resid.{depth} (grokstudy.sites), through the
+final norm and the unembedding. Every row names its state twice: `layer` (the depth d, which the
+claims compute on) and `resid` (its site name, `resid.{d}`).
 
-Ranks are taken over the site's candidate tokens only (entities for the bridge and the answer,
-relations for the r2 token, values for comparison). Probes run in fp32 and eval mode.
+A probe site (ProbeSite) is something else: a prompt position and the token that should decode
+there. Ranks are taken over the probe site's candidate tokens only (entities for the bridge and the
+answer, relations for the r2 token, values for comparison). Probes run in fp32 and eval mode.
 """
 
 from dataclasses import dataclass
@@ -11,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from grokstudy import sites
 from grokstudy.analyses.queries import PROBE_SPLITS, candidate_tokens
 from grokstudy.analyses.runner import null_models
 from grokstudy.data import store
@@ -21,6 +25,9 @@ from grokstudy.stats import bootstrap_mean_ci, chance_mrr
 
 @dataclass(frozen=True)
 class ProbeSite:
+    """A probe site, not a residual one: a prompt position and what should decode there. The lens
+    reads it in every residual state, resid.0 ... resid.{depth}."""
+
     position_name: str
     position: int  # index in the prompt
     target: str  # what should be decodable there: a column of the split, or the prompt's token at `position`
@@ -56,7 +63,7 @@ def halves(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def site_queries(frame: pd.DataFrame, site: ProbeSite, limit: int, seed: int) -> pd.DataFrame:
-    """Unique prefixes for the site with their target token, at most `limit`, deterministically sampled."""
+    """Unique prefixes for the probe site with their target token, at most `limit`, deterministically sampled."""
     words = frame["prompt"].str.split(" ")
     prefixes = words.str[: site.prefix_length].str.join(" ")
     target = frame[site.target] if site.target in frame.columns else words.str[site.position]
@@ -96,7 +103,7 @@ def probe_model(
     candidates: list[str],
     batch_size: int = PROBE_BATCH,
 ) -> dict[str, np.ndarray]:
-    """Reciprocal ranks per layer for each split's queries at one site, on the model's device.
+    """Reciprocal ranks per layer for each split's queries at one probe site, on the model's device.
 
     Queries go through in batches of `batch_size`: each holds (layers + 1) x batch x vocab logits.
     """
@@ -139,6 +146,7 @@ def mrr_rows(ranks: dict, site, chance: float, probes: dict, **labels) -> list[d
                     "position": site.position_name,
                     "target": site.target,
                     "layer": layer,
+                    "resid": sites.resid(layer),
                     "mrr": float(values.mean()),
                     "ci_low": low,
                     "ci_high": high,
@@ -157,7 +165,7 @@ def mrr_rows(ranks: dict, site, chance: float, probes: dict, **labels) -> list[d
 
 def relation_prior_rows(data_dir: Path, queries: dict, layers: int, probes: dict, **labels) -> list[dict]:
     """The relation-frequency prior as a null network: it ranks entities by how often they are the
-    tail of the site's relation among the atomic training facts, the same at every layer. It knows
+    tail of the probe site's relation among the atomic training facts, the same at every layer. It knows
     the relation and nothing of the head entity. Ties rank like the lens: only higher counts count."""
     counts = tail_counts(store.read_train(data_dir)).set_index(["relation", "tail"])["count"]
     per_relation = counts.groupby(level="relation").apply(lambda c: np.sort(c.to_numpy()))
@@ -184,16 +192,17 @@ def relation_prior_rows(data_dir: Path, queries: dict, layers: int, probes: dict
 
 
 def prepare(job) -> dict:
-    """Unique query prefixes per site and split, and each site's candidate tokens, shared by every checkpoint."""
+    """Unique query prefixes per probe site and split, and each probe site's candidate tokens, shared by
+    every checkpoint."""
     frames = store.read_eval(job.data_dir)
     vocabulary = list(job.tokenizer.get_vocab())
-    sites = SITES[job.task]
+    probe_sites = SITES[job.task]
     return {
         "queries": {
             site.name: {s: site_queries(frames[s], site, job.settings["max_queries"], seed=0) for s in PROBE_SPLITS}
-            for site in sites
+            for site in probe_sites
         },
-        "candidates": {site.name: candidate_tokens(vocabulary, site.candidates) for site in sites},
+        "candidates": {site.name: candidate_tokens(vocabulary, site.candidates) for site in probe_sites},
     }
 
 
@@ -206,6 +215,7 @@ def _per_query_rows(ranks: np.ndarray, site: ProbeSite, queries: pd.DataFrame, *
             **labels,
             "site": site.name,
             "layer": np.repeat(np.arange(layers), n),
+            "resid": np.repeat([sites.resid(layer) for layer in range(layers)], n),
             "query": np.tile(np.arange(n), layers),
             "prompt": np.tile(queries["prompt"].to_numpy(), layers),
             "rr": ranks.reshape(-1).astype(np.float32),

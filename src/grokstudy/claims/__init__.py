@@ -108,11 +108,12 @@ CLAIMS = (
     Claim(
         "C7-bridge",
         "the bridge entity is decodable at r1 at an intermediate layer (logit lens)",
-        "layer 5 of 8",
+        "resid.5@r1 of 8 blocks",
         lambda c: (
-            f"at the earliest intermediate layer whose selection-half MRR reaches {c['bridge_mrr_level']} (else 5/8 of "
-            "the depth), the test half's MRR CI lies above every null's, and the per-query difference to an "
-            "atomic-only control trained on as many atomic facts has a paired 95% CI above 0"
+            f"at the bridge layer b, the earliest intermediate layer whose selection-half MRR reaches "
+            f"{c['bridge_mrr_level']} (else 5/8 of the depth), the test half's MRR CI at resid.b@r1 lies above every "
+            "null's, and the per-query difference to an atomic-only control trained on as many atomic facts has a "
+            "paired 95% CI above 0"
         ),
         "at r1 the state has seen only (h, r1), an atomic query: only a control that recalls atomic facts as well, "
         "and never saw a two-hop fact, separates two-hop structure from atomic recall; a layer rule that can sit "
@@ -123,10 +124,10 @@ CLAIMS = (
     Claim(
         "C7-r2",
         "during grokking the r2 token becomes decodable at the bridge layer at r2 (logit lens, Fig. 4c)",
-        "layer 5 of 8 (figures only)",
+        "resid.5@r2 of 8 blocks (figures only)",
         lambda c: (
-            f"at (bridge layer, r2) the MRR of the r2 relation token rises from the first checkpoint with train >= "
-            f"{c['memorized_threshold']} to the last (paired 95% CI above 0) and ends above every null"
+            "at resid.b@r2 (b the bridge layer) the MRR of the r2 relation token rises from the first checkpoint "
+            f"with train >= {c['memorized_threshold']} to the last (paired 95% CI above 0) and ends above every null"
         ),
         "the paper's second reading of the grokked circuit: the relation r2 surfaces where the bridge does",
         "change of the r2 token's MRR",
@@ -134,12 +135,12 @@ CLAIMS = (
     ),
     Claim(
         "C7-causal",
-        "during grokking the (bridge layer, r1) state gains causal strength on the prediction (Fig. 4b)",
-        "layer 5 of 8 (figures only)",
+        "during grokking the bridge layer's state at r1 gains causal strength on the prediction (Fig. 4b)",
+        "resid.5@r1 of 8 blocks (figures only)",
         lambda c: (
-            f"own-position corruption r1 -> r1', fraction of top-1 predictions changed by patching (bridge layer, r1), "
-            f"on training two-hop queries: rises from the first checkpoint with train >= {c['memorized_threshold']} "
-            "to the last (paired 95% CI above 0)"
+            "own-position corruption r1 -> r1', fraction of top-1 predictions changed by patching resid.b@r1 (b the "
+            "bridge layer), on training two-hop queries: rises from the first checkpoint with train >= "
+            f"{c['memorized_threshold']} to the last (paired 95% CI above 0)"
         ),
         "the paper's causal strength, at the state it reports strengthening; the r2 state cannot carry a test "
         "(it equals the total effect at every layer by construction)",
@@ -197,11 +198,12 @@ RECURRENT_CLAIMS = (
     Claim(
         "R4",
         "the logit lens reads the bridge in loop 1 and the answer only after it, on OOD queries",
-        "bridge at depth 1-2, answer from depth 5 (first layer of loop 2) in L4R2",
+        "bridge at loop1.block1-loop1.block2, answer from loop2.block1 (resid.5) in L4R2",
         lambda c: (
-            "last checkpoint, OOD queries, depth picked by the selection half within each range: the bridge at r1 "
-            "in loop 1, and the answer at r2 after loop 1, each with its test-half MRR CI above every null's "
-            "(random init, step 0, relation prior); the answer in loop 1 not above them"
+            "last checkpoint, OOD queries, residual state picked by the selection half within each range: the bridge "
+            "at r1 in loop 1 (loop1.block1 ...), and the answer at r2 after it (loop2.block1 ...), each with its "
+            "test-half MRR CI above every null's (random init, step 0, relation prior); the answer in loop 1 not "
+            "above them"
         ),
         "the paper's per-iteration reading: loop 1 resolves the first hop, a later loop the second; the nulls "
         "separate decoding from what an untrained network or r2's prior gives",

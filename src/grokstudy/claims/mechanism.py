@@ -3,16 +3,18 @@
 Three tests, each following the paper's measurement:
 - C7-bridge: the bridge decodes at r1 at the bridge layer, above every null and above an atomic-only
   control trained on as many atomic facts, compared query by query;
-- C7-r2: the r2 relation token becomes decodable at (bridge layer, r2) during grokking;
-- C7-causal: the (bridge layer, r1) state's causal strength on the prediction grows during grokking.
+- C7-r2: the r2 relation token becomes decodable at resid.{bridge}@r2 during grokking;
+- C7-causal: the resid.{bridge}@r1 state's causal strength on the prediction grows during grokking.
 The bridge layer is fixed by a rule stated in advance: the earliest intermediate layer whose
-selection-half MRR reaches `bridge_mrr_level`, else the paper's relative depth (5 of 8).
+selection-half MRR reaches `bridge_mrr_level`, else the paper's relative depth (5 of 8). Details
+name the states they read by residual site and prompt position (grokstudy.sites), e.g. resid.5@r1.
 """
 
 import math
 
 import pandas as pd
 
+from grokstudy import sites
 from grokstudy.analyses.registry import null_set
 from grokstudy.claims.criteria import FAIL, INCONCLUSIVE, MIN_PAIRED_ITEMS, PASS, TRAIN, Outcome
 from grokstudy.claims.evidence import Evidence, Replicate
@@ -45,6 +47,13 @@ def final_lens(ev: Evidence, run: str, site: str = BRIDGE, split: str = TRAIN) -
     trained = site_rows(ev, run, site, split)
     trained = trained[trained["network"] == "trained"]
     return trained[trained["step"] == trained["step"].max()].set_index("layer")
+
+
+def state_at(final: pd.DataFrame, layer: int) -> str:
+    """Where a lens table indexed by layer (`final_lens`) was read at `layer`, by residual site and
+    prompt position: resid.5@r1, or loop2.block1@r2 in a model that loops."""
+    per_loop = sites.layers_per_loop_of(final.get("iteration", pd.Series(dtype=int)).items())
+    return sites.at(sites.label(layer, per_loop), final.loc[layer, "position"])
 
 
 def layer_by_rule(final: pd.DataFrame, level: float) -> int | None:
@@ -117,7 +126,7 @@ def bridge_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
         else f"no layer reached {c['bridge_mrr_level']}: 5/8 of the depth"
     )
     measured = (
-        f"layer {layer} ({how}): test-half MRR "
+        f"bridge at {state_at(final, layer)} ({how}): test-half MRR "
         f"{trained['mrr_test']:.3f} [{trained['ci_low_test']:.3f}, {trained['ci_high_test']:.3f}]; strongest null "
         f"{strongest['network']} {strongest['mrr_test']:.3f} (CI high {strongest['ci_high_test']:.3f})"
     )
@@ -158,7 +167,7 @@ def _grokking_window(ev: Evidence, run: str, steps: list[int]) -> tuple[int | No
 
 
 def r2_becomes_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
-    """C7-r2: at (bridge layer, r2) the lens's MRR of the r2 relation token rises from the end of
+    """C7-r2: at resid.{bridge}@r2 the lens's MRR of the r2 relation token rises from the end of
     memorization to the last checkpoint (paired per query, 95 % CI above 0) and ends above every null."""
     run = rep.runs.get(ev.criteria.get("grokking_run"))
     if run is None or ev.lens_queries.empty:
@@ -174,13 +183,15 @@ def r2_becomes_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
     change, low, high, n = _paired(
         _per_query(ev, run, R2_TOKEN, layer, start), _per_query(ev, run, R2_TOKEN, layer, steps[-1])
     )
-    end = final_lens(ev, run, R2_TOKEN).loc[layer]
+    final = final_lens(ev, run, R2_TOKEN)
+    end = final.loc[layer]
     nulls = nulls_at(ev, run, R2_TOKEN, layer)
     strongest = nulls.loc[nulls["ci_high"].idxmax()]
     measured = (
-        f"layer {layer}, r2 token at r2, {n} training queries: MRR step {start} -> {steps[-1]} change {change:+.3f} "
-        f"[{low:+.3f}, {high:+.3f}]; final {end['mrr']:.3f} [{end['ci_low']:.3f}, {end['ci_high']:.3f}], strongest "
-        f"null {strongest['network']} {strongest['mrr']:.3f} (CI high {strongest['ci_high']:.3f})"
+        f"r2 token at {state_at(final, layer)}, {n} training queries: MRR step {start} -> {steps[-1]} change "
+        f"{change:+.3f} [{low:+.3f}, {high:+.3f}]; final {end['mrr']:.3f} [{end['ci_low']:.3f}, "
+        f"{end['ci_high']:.3f}], strongest null {strongest['network']} {strongest['mrr']:.3f} "
+        f"(CI high {strongest['ci_high']:.3f})"
     )
     if math.isnan(change):
         return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} queries")
@@ -190,7 +201,7 @@ def r2_becomes_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
             INCONCLUSIVE,
             change,
             measured + f"; at the ceiling (MRR >= {R2_CEILING}) already at step {start} or in a null network, so "
-            "a rise cannot be measured at this layer",
+            "a rise cannot be measured at this state",
         )
     return Outcome(PASS if low > 0 and end["ci_low"] > strongest["ci_high"] else FAIL, change, measured)
 
@@ -200,7 +211,7 @@ def _strength(frame: pd.DataFrame, layer: int) -> pd.Series:
 
 
 def causal_strength_grows(ev: Evidence, rep: Replicate) -> Outcome | None:
-    """C7-causal: the (bridge layer, r1) state's causal strength (fraction of top-1 predictions that its
+    """C7-causal: the resid.{bridge}@r1 state's causal strength (fraction of top-1 predictions that its
     own-position corruption changes) on training two-hop queries rises from the end of memorization to
     the last checkpoint: paired per query, 95 % CI above 0."""
     run = rep.runs.get(ev.criteria.get("grokking_run"))
@@ -228,8 +239,9 @@ def causal_strength_grows(ev: Evidence, rep: Replicate) -> Outcome | None:
         if not first.empty:
             panels.append(f"{split} {_strength(first, layer).mean():.3f} -> {_strength(last, layer).mean():.3f}")
     measured = (
-        f"S[layer {layer}, r1] from step {start} to {steps[-1]} (own-position corruption r1 -> r1', fraction of top-1 "
-        f"changed): {'; '.join(panels)}; paired change on {n} training queries {change:+.3f} [{low:+.3f}, {high:+.3f}]"
+        f"S[{state_at(final_lens(ev, run), layer)}] from step {start} to {steps[-1]} (own-position corruption "
+        f"r1 -> r1', fraction of top-1 changed): {'; '.join(panels)}; paired change on {n} training queries "
+        f"{change:+.3f} [{low:+.3f}, {high:+.3f}]"
     )
     if math.isnan(change):
         return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} traced queries")
@@ -238,6 +250,6 @@ def causal_strength_grows(ev: Evidence, rep: Replicate) -> Outcome | None:
             INCONCLUSIVE,
             change,
             measured + f"; at the ceiling (strength >= {STRENGTH_CEILING}) already at step {start}, so growth "
-            "cannot be measured at this layer",
+            "cannot be measured at this state",
         )
     return Outcome(PASS if low > 0 else FAIL, change, measured)

@@ -13,9 +13,10 @@ import math
 
 import pandas as pd
 
+from grokstudy import sites
 from grokstudy.claims.criteria import FAIL, ID, INCONCLUSIVE, MIN_PAIRED_ITEMS, OOD, PASS, TRAIN, Outcome
 from grokstudy.claims.evidence import Evidence, Replicate, accuracy_text
-from grokstudy.claims.mechanism import BRIDGE, final_lens, nulls_at, site_rows
+from grokstudy.claims.mechanism import BRIDGE, final_lens, nulls_at, site_rows, state_at
 from grokstudy.stats import paired_difference_ci, wilson_interval
 
 ANSWER = "answer at r2"
@@ -140,8 +141,9 @@ def _above_nulls(ev: Evidence, run: str, site: str, depths) -> tuple[float, bool
     at = final.loc[depth]
     above = bool(at["ci_low_test"] > strongest["ci_high_test"])
     text = (
-        f"{site} at depth {depth}: {at['mrr_test']:.3f} [{at['ci_low_test']:.3f}, {at['ci_high_test']:.3f}] vs "
-        f"{strongest['network']} (CI high {strongest['ci_high_test']:.3f})"
+        f"{at['target']} at {state_at(final, depth)}: {at['mrr_test']:.3f} "
+        f"[{at['ci_low_test']:.3f}, {at['ci_high_test']:.3f}] vs {strongest['network']} "
+        f"(CI high {strongest['ci_high_test']:.3f})"
     )
     return float(at["mrr_test"]), above, text
 
@@ -156,12 +158,13 @@ def lens_per_loop(ev: Evidence, rep: Replicate) -> Outcome | None:
     loops = rows.groupby("layer")["iteration"].first()
     first, later = loops.index[loops == 1], loops.index[loops > 1]
     if later.empty:
-        return Outcome(FAIL, math.nan, f"{run} does not loop: every depth is in loop 1")
+        return Outcome(FAIL, math.nan, f"{run} does not loop: every residual state is in loop 1")
     value, bridge, bridge_text = _above_nulls(ev, run, BRIDGE, first)
     _, early, early_text = _above_nulls(ev, run, ANSWER, first)
     _, late, late_text = _above_nulls(ev, run, ANSWER, later)
     measured = (
-        f"loop 1 = depths {first.min()}-{first.max()}; {bridge_text}; in loop 1 {early_text}; after it {late_text}"
+        f"loop 1 = {sites.resid(first.min())}..{sites.resid(first.max())}; {bridge_text}; in loop 1 {early_text}; "
+        f"after it {late_text}"
     )
     if bridge and not early and late:
         return Outcome(PASS, value, measured)

@@ -1,12 +1,14 @@
-"""Per-layer probes (logit lens, causal tracing): layer x checkpoint heatmaps, and the final
-checkpoint per layer next to its nulls with uncertainty."""
+"""Per-layer probes (logit lens, causal tracing): residual site x checkpoint heatmaps, and the final
+checkpoint per residual site next to its nulls with uncertainty. Axes name each residual state by
+its site (resid.{d}, or loop{i}.block{j} in a model that loops); a probe site, the `site` column
+here, is a target at a prompt position."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from grokstudy.figures.styles import NETWORK_LABELS, NULL_STYLES
+from grokstudy.figures.styles import NETWORK_LABELS, NULL_STYLES, SITE_AXIS, name_sites_on_x, site_labels
 
 
 def lens_table(lens: pd.DataFrame, nulls: pd.DataFrame) -> pd.DataFrame:
@@ -16,7 +18,7 @@ def lens_table(lens: pd.DataFrame, nulls: pd.DataFrame) -> pd.DataFrame:
 
 
 def _layer_heatmap(ax, site: pd.DataFrame, split: str, value: str, value_label: str, value_range, title: str):
-    """The trained run's `value` on `split`, layer x checkpoint step, top layer first."""
+    """The trained run's `value` on `split`, residual site x checkpoint step, the deepest first."""
     trained = site[site["network"].isin(["trained", "step0"]) & (site["split"] == split)]
     grid = trained.pivot_table(index="layer", columns="step", values=value).sort_index(ascending=False)
     sns.heatmap(
@@ -26,8 +28,9 @@ def _layer_heatmap(ax, site: pd.DataFrame, split: str, value: str, value_label: 
         vmax=value_range[1],
         cmap="viridis",
         cbar_kws={"label": value_label},
+        yticklabels=site_labels(site, grid.index),
     )
-    ax.set(title=f"{title} ({split}), trained", xlabel="checkpoint step", ylabel="layer")
+    ax.set(title=f"{title} ({split}), trained", xlabel="checkpoint step", ylabel=SITE_AXIS)
 
 
 def _plot_final_checkpoint(ax, site: pd.DataFrame, value: str, final_step):
@@ -80,11 +83,10 @@ def _final_vs_nulls(
     _plot_nulls(ax, site, value, null_split)
     if chance:
         ax.axhline(site[chance].iloc[0], color="red", linestyle=":", label="chance (analytic)")
+    name_sites_on_x(ax, site, np.arange(site["layer"].max() + 1))
     ax.set(
-        xlabel="layer (0 = embeddings)",
         ylabel=value_label,
         ylim=(value_range[0], value_range[1] + 0.02),
-        xticks=np.arange(site["layer"].max() + 1),
         title=f"{title}: final checkpoint vs nulls ({round(100 * site['confidence'].iloc[0])}% bootstrap CI)",
     )
     ax.legend(fontsize=7, loc=legend_loc)

@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from grokstudy.figures.styles import NETWORK_LABELS, NULL_STYLES
+from grokstudy.figures.styles import NETWORK_LABELS, NULL_STYLES, name_sites_on_x
 
 SPLIT_LABELS = {"train_inferred": "train two-hop", "test_inferred_id": "ID test", "test_inferred_ood": "OOD test"}
 SPLIT_COLORS = {"train_inferred": "tab:blue", "test_inferred_id": "tab:green", "test_inferred_ood": "tab:red"}
@@ -35,14 +35,14 @@ def recurrence_sweep_figure(tables: dict[str, pd.DataFrame]):
 
 
 def _shade_iterations(ax, rows: pd.DataFrame) -> None:
-    """Alternate bands over the depths of each loop, labelled at the top."""
+    """Alternate bands over the residual states of each loop, labelled at the top."""
     for iteration, depths in rows.groupby("iteration")["layer"]:
         if iteration == 0:
             continue
         low, high = depths.min() - 0.5, depths.max() + 0.5
         if iteration % 2:
             ax.axvspan(low, high, color="grey", alpha=0.12, linewidth=0)
-        ax.text((low + high) / 2, 1.0, f"loop {iteration}", ha="center", va="bottom", fontsize="small")
+        ax.text((low + high) / 2, 1.0, f"loop{iteration}", ha="center", va="bottom", fontsize="small")
 
 
 def _iteration_panel(ax, data: pd.DataFrame, site: str, split: str) -> None:
@@ -58,14 +58,12 @@ def _iteration_panel(ax, data: pd.DataFrame, site: str, split: str) -> None:
                 null.index, null.to_numpy(), marker=marker, color=color, linestyle="--", label=NETWORK_LABELS[network]
             )
     _shade_iterations(ax, trained)
-    ax.set_xticks(trained["layer"])
-    ax.set(
-        ylim=(0, 1.08), xlabel="depth (block calls)", ylabel="MRR", title=f"{site}, {SPLIT_LABELS.get(split, split)}"
-    )
+    name_sites_on_x(ax, trained, trained["layer"])
+    ax.set(ylim=(0, 1.08), ylabel="MRR", title=f"{site}, {SPLIT_LABELS.get(split, split)}")
 
 
 def iteration_lens(data: pd.DataFrame, sites=("bridge at r1", "answer at r2")):
-    """The final checkpoint's lens per depth on ID and OOD queries, loops shaded, against the upper
+    """The final checkpoint's lens per residual site on ID and OOD queries, loops shaded, against the upper
     CI bounds of the nulls (dashed)."""
     splits = ("test_inferred_id", "test_inferred_ood")
     fig, axes = plt.subplots(len(splits), len(sites), figsize=(5.2 * len(sites), 3.4 * len(splits)), squeeze=False)
