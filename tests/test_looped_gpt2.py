@@ -87,7 +87,6 @@ def test_one_residual_site_per_block_call_and_the_last_is_the_trunk_output(token
     model = _randomized(ARCH.build(LOOPED, tokenizer))
     sites = ARCH.residual_sites(model)
     assert len(sites) == ARCH.depth(LOOPED) + 1 == 1 + 2 * 3
-    assert [site.name for site in sites] == [f"resid.{d}" for d in range(7)]
     states = {}
     ids = _ids(tokenizer)
     with torch.no_grad(), _hooks(sites, lambda depth, out: states.setdefault(depth, _hidden(out).clone())):

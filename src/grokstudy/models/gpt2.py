@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from grokstudy.models.interface import Site, named_sites
+from grokstudy.models.interface import Site
 
 if TYPE_CHECKING:  # transformers loads only when a model is built: the Snakefile reads costs from here
     import torch
@@ -52,7 +52,7 @@ class GPT2:
     def residual_sites(self, model: GPT2LMHeadModel) -> list[Site]:
         # x_0 leaves the embedding dropout; x_l leaves block l (before the final LayerNorm).
         trunk = model.base_model
-        return named_sites([(trunk.drop, 0), *((block, 0) for block in trunk.h)])
+        return [Site(trunk.drop), *(Site(block) for block in trunk.h)]
 
     def final_norm(self, model: GPT2LMHeadModel) -> torch.nn.Module:
         return model.base_model.ln_f

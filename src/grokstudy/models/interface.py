@@ -5,8 +5,8 @@ output is the residual state x_d after depth d, for d = 0 (embeddings) ... depth
 probe does, reading states, patching one state at one position, decoding through the final norm
 and the unembedding, goes through those sites and public PyTorch hooks, never through an
 architecture's attribute names. A looped model lists the same module once per loop, so a site is
-a (module, call) pair: the n-th call of that module in one forward pass. The d-th site is named
-`resid.{d}` (grokstudy.sites), the name the probes, the monitors, the claims and the presets use.
+a (module, call) pair: the n-th call of that module in one forward pass. The probes, monitors,
+claims and presets name the d-th state `resid.{d}` (grokstudy.sites); the model code needs no names.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from grokstudy import sites
-
 if TYPE_CHECKING:  # nothing heavy at import: the Snakefile reads architectures' costs
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -25,16 +23,10 @@ if TYPE_CHECKING:  # nothing heavy at import: the Snakefile reads architectures'
 
 @dataclass(frozen=True)
 class Site:
-    """The `call`-th output of `module` in one forward pass: one residual state, and its name."""
+    """The `call`-th output of `module` in one forward pass: one residual state."""
 
     module: torch.nn.Module
-    name: str  # resid.{depth}
     call: int = 0
-
-
-def named_sites(calls: list[tuple[torch.nn.Module, int]]) -> list[Site]:
-    """Residual sites from the (module, call) pairs that write x_0 ... x_depth, in that order."""
-    return [Site(module, sites.resid(depth), call) for depth, (module, call) in enumerate(calls)]
 
 
 class Architecture(Protocol):
@@ -81,10 +73,10 @@ def _with_hidden(output, hidden):
 
 
 @contextmanager
-def _hooks(residual: list[Site], on_state) -> Iterator[None]:
+def _hooks(sites: list[Site], on_state) -> Iterator[None]:
     """Call `on_state(depth, output)` for every site's call; its return value (if not None) replaces the output."""
     depths_of: dict[int, dict[int, int]] = {}
-    for depth, site in enumerate(residual):
+    for depth, site in enumerate(sites):
         depths_of.setdefault(id(site.module), {})[site.call] = depth
     calls: dict[int, int] = {}
 
@@ -94,7 +86,7 @@ def _hooks(residual: list[Site], on_state) -> Iterator[None]:
         depth = depths_of[id(module)].get(call)
         return None if depth is None else on_state(depth, output)
 
-    handles = [module.register_forward_hook(hook) for module in {id(s.module): s.module for s in residual}.values()]
+    handles = [module.register_forward_hook(hook) for module in {id(s.module): s.module for s in sites}.values()]
     try:
         yield
     finally:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from grokstudy.models.gpt2 import GPT2, gpt2_config
-from grokstudy.models.interface import Site, named_sites
+from grokstudy.models.interface import Site
 
 if TYPE_CHECKING:  # transformers loads only when a model is built: the Snakefile reads costs from here
     from transformers import PreTrainedTokenizerFast
@@ -42,7 +42,7 @@ class LoopedGPT2(GPT2):
         # x_0 leaves the embedding dropout; then one state per block call, loop after loop.
         trunk = model.base_model
         loops = range(model.config.recurrence)
-        return named_sites([(trunk.drop, 0), *((block, loop) for loop in loops for block in trunk.h)])
+        return [Site(trunk.drop), *(Site(block, loop) for loop in loops for block in trunk.h)]
 
     def trunk_parameters(self, spec: dict) -> int:
         # the weights of one loop: they are shared by every loop
