@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from grokstudy import config
+from grokstudy.analyses import registry
 from study_repo import REPO, SMOKE, copy_tree, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -27,12 +28,11 @@ CONTROL = PRESET["claims"]["control_run"]
 
 
 # What each job reads, job by job: the downstream closure of a job set. Each analysis of a probed
-# run: its null rule (run once per null set, the run's dataset and model) and its figure, or None.
+# run has its null rule (run once per null set, the run's dataset and model) and its figure, or
+# None; the rows of the analysis registry say which, so a new analysis is one row there too.
 ANALYSES = {
-    "logit_lens": ("logit_lens_nulls", "figure_logit_lens"),
-    "checkpoint_accuracy": (None, None),
-    "causal_tracing": ("causal_tracing_nulls", "figure_causal_tracing"),
-    "weight_norms": ("weight_norms_nulls", "figure_weight_norms"),
+    a.name: (a.null_rule if a.null_tables else None, f"figure_{a.name}" if a.figure else None)
+    for a in registry.ANALYSES
 }
 CLAIMS_READ = {"logit_lens", "logit_lens_nulls", "causal_tracing"}
 
@@ -42,17 +42,14 @@ def null_set(run: str) -> str:
 
 
 def analysed(run: str, probed: bool = False) -> list[str]:
-    """The analyses of a run: none unless it is probed (or `probed` says it now is). Causal tracing
-    reads composition runs trained on all facts; weight norms, runs trained on all facts."""
+    """The analyses of a run: none unless it is probed (or `probed` says it now is); then those whose
+    registry row applies to its task, training facts and architecture."""
     if run not in PROBED and not probed:
         return []
-    all_facts = RUNS[run].get("training_facts", "all") == "all"
-    composition = config.task_of(PRESET, run) == "composition"
-    return [
-        a
-        for a in ANALYSES
-        if a in ("logit_lens", "checkpoint_accuracy") or (all_facts and (a == "weight_norms" or composition))
-    ]
+    spec = RUNS[run]
+    architecture = PRESET["models"][spec["model"]].get("arch", "gpt2")
+    task, facts = config.task_of(PRESET, run), spec.get("training_facts", "all")
+    return [a.name for a in registry.ANALYSES if registry.applies(a, task, facts, architecture)]
 
 
 def analysis_jobs(run: str, nulls: bool = True, checkpoints: bool = True, probed: bool = False) -> set[str]:

@@ -10,6 +10,10 @@ Snakefile imports it at every plan.
 
 from dataclasses import dataclass
 
+from grokstudy.analyses.null_sets import null_set
+
+__all__ = ["ANALYSES", "BY_NAME", "Analysis", "applies", "null_set", "settings_of"]
+
 TASKS = ("composition", "comparison")
 # Settings of the preset's `probes` section, by what reads them.
 QUERY_SETTINGS = ("max_queries", "bootstrap_resamples", "confidence")
@@ -103,11 +107,6 @@ def applies(analysis: Analysis, task: str, training_facts: str = "all", architec
         and training_facts in analysis.trained_on
         and (analysis.architectures is None or architecture in analysis.architectures)
     )
-
-
-def null_set(dataset: str, model: str) -> str:
-    """The name of the null networks of one dataset and model: every run on them shares these nulls."""
-    return f"{dataset}+{model}"
 
 
 def settings_of(probes: dict, keys: tuple[str, ...]) -> dict:

@@ -15,7 +15,7 @@ import math
 import pandas as pd
 
 from grokstudy import sites
-from grokstudy.analyses.registry import null_set
+from grokstudy.analyses.null_sets import null_set
 from grokstudy.claims.criteria import FAIL, INCONCLUSIVE, MIN_PAIRED_ITEMS, PASS, TRAIN, Outcome
 from grokstudy.claims.evidence import Evidence, Replicate
 from grokstudy.stats import paired_difference_ci
