@@ -431,7 +431,7 @@ def test_replicates_group_runs_by_seed():
     assert [(r.seed, r.runs) for r in reps] == [(0, {"g": "g.s0"}), (1, {"g": "g.s1", "c": "c.s1"})]
 
 
-def test_the_readme_table_quotes_claims_csv_row_by_row_and_escapes_pipes(tmp_path):
+def test_the_claims_table_quotes_claims_csv_row_by_row_and_escapes_pipes(tmp_path):
     report = tmp_path / "report"
     report.mkdir()
     pd.DataFrame(

@@ -359,7 +359,7 @@ def test_the_commands_tune_freeze_score_and_draw(tmp_path):
     assert drawn == sorted([*groups, "monitor_alarm_times.png", "monitor_false_alarms.png", "monitor_leads.png"])
 
 
-def test_the_readme_monitors_table_is_the_reports_view_row_by_row(tmp_path):
+def test_the_printed_monitors_table_is_the_reports_view_row_by_row(tmp_path):
     from grokstudy import claims_table, report
 
     _, _, summary = evaluated()

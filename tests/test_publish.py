@@ -221,16 +221,31 @@ def explained_since_the_seal(repo: Path, preset: str) -> None:
     assert explained.count("        added    grokstudy.jobs.prepare") == datasets
 
 
+def regenerated_results_page(repo: Path, preset: str) -> str:
+    """The committed docs/results/<name>.md, checked byte for byte against what `grokstudy results-page`
+    writes from the restored report; its text."""
+    name = yaml.safe_load((repo / preset).read_text())["name"]
+    page = repo / "docs" / "results" / f"{name}.md"
+    committed = page.read_bytes()
+    grokstudy(repo, "results-page", "--configfile", preset)
+    assert page.read_bytes() == committed, f"{page.name} is not what `grokstudy results-page` writes from the evidence"
+    return page.read_text()
+
+
 @pytest.mark.parametrize("preset", PRESETS[:3])
 def test_the_committed_evidence_restores_offline_and_regenerates_byte_identical_figures(tmp_path, preset):
     """A clone with no remote it can reach: the repository's own evidence tree serves the figures, and
-    Snakemake plans exactly what changed since the seal, each job explained by `grokstudy why`."""
+    Snakemake plans exactly what changed since the seal, each job explained by `grokstudy why`; the
+    results page and the README's status lines are what the restored report gives."""
     repo = tmp_path / "repo"
     run(tmp_path, "git", "clone", "-q", str(REPO), str(repo))
     grokstudy(repo, "restore", "--configfile", preset, "--only", "figures")
     explained_since_the_seal(repo, preset)
     table = grokstudy(repo, "claims-table", "--configfile", preset).stdout.strip()
-    assert table in (repo / "README.md").read_text(), "the README's results table is not the report's claims table"
+    assert table in regenerated_results_page(repo, preset)
+    lines = grokstudy(repo, "results-page", "--configfile", preset, "--status-lines").stdout.strip()
+    assert lines.startswith("- **"), lines
+    assert lines in (repo / "README.md").read_text(), "the README's status lines are not the report's"
     figure = repo / "results" / yaml.safe_load((repo / preset).read_text())["name"] / "figures"
     restored = (figure / "accuracy_curves.png").read_bytes()
     snakemake(
@@ -249,8 +264,8 @@ def test_the_committed_evidence_restores_offline_and_regenerates_byte_identical_
     assert (figure / "accuracy_curves.png").read_bytes() == restored
 
 
-def test_the_committed_monitors_evidence_restores_offline_and_the_readme_quotes_its_table(tmp_path):
-    """The monitors preset's table, as the README quotes it, is the one its sealed evidence gives."""
+def test_the_committed_monitors_evidence_restores_offline_and_its_results_page_holds_its_table(tmp_path):
+    """The monitors preset's results page, with its monitors table, is the one its sealed evidence gives."""
     preset = "config/monitors.yaml"
     repo = tmp_path / "repo"
     run(tmp_path, "git", "clone", "-q", str(REPO), str(repo))
@@ -258,4 +273,4 @@ def test_the_committed_monitors_evidence_restores_offline_and_the_readme_quotes_
     explained_since_the_seal(repo, preset)
     table = grokstudy(repo, "monitors-table", "--configfile", preset).stdout.strip()
     assert table.count("\n") >= 3
-    assert table in (repo / "README.md").read_text(), "the README's monitors table is not the report's"
+    assert table in regenerated_results_page(repo, preset), "the results page's monitors table is not the report's"

@@ -1,5 +1,5 @@
-"""The README's results tables, rendered from a preset's claims.csv and monitors table, so that what
-the README quotes is what the report says (a test compares them on the committed evidence)."""
+"""A preset's results tables as Markdown, rendered from its claims.csv and monitors table, so that
+what the results pages quote is what the report says (a test compares them on the committed evidence)."""
 
 import csv
 from pathlib import Path
@@ -26,11 +26,15 @@ def _existing(path: Path) -> Path:
     return path
 
 
+def claim_rows(results: Path) -> list[dict]:
+    """The rows of `results/<preset>`'s claims.csv, one per claim, in the report's order."""
+    with _existing(Path(results) / CLAIMS_CSV).open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def markdown(results: Path) -> str:
     """The claims table of `results/<preset>` as Markdown, one row per claim, in the report's order."""
-    with _existing(Path(results) / CLAIMS_CSV).open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return _rendered(HEADER, [[row[field] for field in FIELDS] for row in rows])
+    return _rendered(HEADER, [[row[field] for field in FIELDS] for row in claim_rows(results)])
 
 
 def monitors_markdown(results: Path) -> str:

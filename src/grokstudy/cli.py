@@ -196,6 +196,27 @@ def monitors_table(args) -> None:
     print(monitors_markdown(_preset(args.configfile)[1]))
 
 
+def results_page_arguments(p):
+    _preset_arguments(p)
+    p.add_argument(
+        "--status-lines",
+        action="store_true",
+        help="print the preset's status lines as the README quotes them, instead of writing its page",
+    )
+
+
+def results_page(args) -> None:
+    from grokstudy import config
+    from grokstudy import results_page as pages
+
+    root, results = _preset(args.configfile)
+    if args.status_lines:
+        print(pages.status_lines(results))
+        return
+    written = pages.write(root, args.configfile, config.load(args.configfile), results)
+    print(f"wrote {written.relative_to(root)}")
+
+
 def restore(args) -> None:
     from grokstudy.artifacts.restore import restore as restore_preset
 
@@ -284,8 +305,14 @@ COMMANDS = (
         publish_arguments,
         publish,
     ),
-    ("claims-table", "print a preset's claims table as the README quotes it", _preset_arguments, claims_table),
-    ("monitors-table", "print a preset's monitors table as the README quotes it", _preset_arguments, monitors_table),
+    ("claims-table", "print a preset's claims table as its results page has it", _preset_arguments, claims_table),
+    ("monitors-table", "print a preset's monitors table as its results page has it", _preset_arguments, monitors_table),
+    (
+        "results-page",
+        "write a preset's results page, docs/results/<name>.md, from its report (or print its README status lines)",
+        results_page_arguments,
+        results_page,
+    ),
     ("bench", "training speed: the original loop's costs against the fast path", bench_arguments, bench),
     *MONITOR_COMMANDS,
 )
