@@ -113,9 +113,22 @@ def test_per_query_lens_rows_name_each_state_by_depth_and_site():
     from grokstudy.analyses.logit_lens import _per_query_rows
 
     ranks = np.array([[1.0, 0.5], [0.25, 1.0]])  # 2 depths x 2 queries
-    rows = _per_query_rows(ranks, SITES["composition"][0], pd.DataFrame({"prompt": ["a b", "c d"]}), run="r")
+    vocabulary = ranks / 4
+    queries = pd.DataFrame({"prompt": ["a b", "c d"]})
+    rows = _per_query_rows(ranks, vocabulary, SITES["composition"][0], queries, run="r")
     assert list(rows["layer"]) == [0, 0, 1, 1] and list(rows["resid"]) == ["resid.0", "resid.0", "resid.1", "resid.1"]
     assert set(rows["site"]) == {"bridge at r1"}  # the probe site
+    assert list(rows["rr"]) == [1.0, 0.5, 0.25, 1.0] and list(rows["rr_vocab"]) == [0.25, 0.125, 0.0625, 0.25]
+
+
+def test_a_rank_over_the_whole_vocabulary_counts_every_token_above_the_target():
+    from grokstudy.analyses.logit_lens import reciprocal_ranks
+
+    logits = torch.tensor([[[0.0, 3.0, 1.0, 2.0], [5.0, 1.0, 0.0, 0.0]]])  # 1 layer x 2 queries x 4 tokens
+    targets = torch.tensor([2, 0])
+    among_two = reciprocal_ranks(logits, torch.tensor([0, 2]), targets)
+    assert among_two.tolist() == [[1.0, 1.0]]  # token 2 beats token 0; token 0 beats token 2
+    assert reciprocal_ranks(logits, None, targets).tolist() == [[pytest.approx(1 / 3), 1.0]]  # 1 and 3 beat 2
 
 
 def test_the_relation_prior_ranks_by_tail_frequency(composition_dir):

@@ -83,9 +83,10 @@ def layer_logits(model, input_ids: torch.Tensor, position: int) -> torch.Tensor:
     return torch.stack([unembed(norm(state[:, position]).float()) for state in states])
 
 
-def reciprocal_ranks(logits: torch.Tensor, candidate_ids: torch.Tensor, target_ids: torch.Tensor) -> np.ndarray:
-    """1 / (1 + rank) of each target among the candidates, per layer: (layers + 1, n)."""
-    scores = logits[..., candidate_ids]
+def reciprocal_ranks(logits: torch.Tensor, candidate_ids: torch.Tensor | None, target_ids: torch.Tensor) -> np.ndarray:
+    """1 / (1 + rank) of each target among the candidates (None: every token of the vocabulary), per
+    layer: (layers + 1, n)."""
+    scores = logits if candidate_ids is None else logits[..., candidate_ids]
     target_scores = logits.gather(-1, target_ids.expand(logits.shape[0], -1).unsqueeze(-1))
     rank = (scores > target_scores).sum(-1)
     return (1.0 / (1.0 + rank.float())).cpu().numpy()
@@ -100,15 +101,16 @@ def probe_model(
     tokenizer,
     queries: dict[str, pd.DataFrame],
     site: ProbeSite,
-    candidates: list[str],
+    candidates: list[str] | None,
     batch_size: int = PROBE_BATCH,
 ) -> dict[str, np.ndarray]:
-    """Reciprocal ranks per layer for each split's queries at one probe site, on the model's device.
+    """Reciprocal ranks per layer for each split's queries at one probe site, among `candidates`
+    (None: the whole vocabulary, as the paper ranks), on the model's device.
 
     Queries go through in batches of `batch_size`: each holds (layers + 1) x batch x vocab logits.
     """
     vocab, device = tokenizer.get_vocab(), model_device(model)
-    candidate_ids = torch.tensor([vocab[t] for t in candidates], device=device)
+    candidate_ids = None if candidates is None else torch.tensor([vocab[t] for t in candidates], device=device)
     out = {}
     for split, frame in queries.items():
         if frame.empty:
@@ -206,9 +208,12 @@ def prepare(job) -> dict:
     }
 
 
-def _per_query_rows(ranks: np.ndarray, site: ProbeSite, queries: pd.DataFrame, **labels) -> pd.DataFrame:
-    """Reciprocal rank of every query at every layer (queries in their sampled order: `query` is even
-    for the selection half)."""
+def _per_query_rows(
+    ranks: np.ndarray, vocabulary_ranks: np.ndarray, site: ProbeSite, queries: pd.DataFrame, **labels
+) -> pd.DataFrame:
+    """Reciprocal rank of every query at every layer, among the probe site's candidates (`rr`) and
+    among the whole vocabulary (`rr_vocab`); queries in their sampled order, `query` even for the
+    selection half."""
     layers, n = ranks.shape
     return pd.DataFrame(
         {
@@ -219,6 +224,7 @@ def _per_query_rows(ranks: np.ndarray, site: ProbeSite, queries: pd.DataFrame, *
             "query": np.tile(np.arange(n), layers),
             "prompt": np.tile(queries["prompt"].to_numpy(), layers),
             "rr": ranks.reshape(-1).astype(np.float32),
+            "rr_vocab": vocabulary_ranks.reshape(-1).astype(np.float32),
         }
     )
 
@@ -234,7 +240,11 @@ def _lens(model, job, prepared, **labels) -> tuple[list[dict], list[pd.DataFrame
         site_rows = mrr_rows(ranks, site, chance, job.settings, run=job.run, task=job.task, **labels)
         rows += [{**row, "iteration": iteration_of(row["layer"], per_loop)} for row in site_rows]
         if site.per_query and PER_QUERY_SPLIT in ranks:
-            per_query.append(_per_query_rows(ranks[PER_QUERY_SPLIT], site, queries[PER_QUERY_SPLIT], **labels))
+            paired = {PER_QUERY_SPLIT: queries[PER_QUERY_SPLIT]}
+            vocabulary_ranks = probe_model(model, job.tokenizer, paired, site, None)[PER_QUERY_SPLIT]
+            per_query.append(
+                _per_query_rows(ranks[PER_QUERY_SPLIT], vocabulary_ranks, site, paired[PER_QUERY_SPLIT], **labels)
+            )
     return rows, per_query
 
 
