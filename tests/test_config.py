@@ -156,6 +156,17 @@ BAD = [
         "composition run trained on all facts",
     ),
     (_set(("claims", "control_run"), "comp_phi7.2_wd0.1"), "claims.control_run", "training_facts: atomic"),
+    (_set(("claims", "step_control_run"), "comp_phi7.2_wd0.1"), "claims.step_control_run", "training_facts: atomic"),
+    (
+        lambda raw: raw["runs"]["comp_phi7.2_wd0.5_atomic"].update(steps=150),
+        "claims.step_control_run",
+        "differs from 'comp_phi7.2_wd0.5' in steps",
+    ),
+    (
+        lambda raw: raw["claims"].pop("control_run"),
+        "claims.step_control_run",
+        "given without claims.control_run",
+    ),
     (_set(("probes", "runs"), ["comp_phi7.2_wd0.5"]), "probes.runs", "its control"),
     (
         _set(("figures", "phi_sweep", "runs"), ["comp_phi7.2_wd0.1", "comp_phi7.2_wd0.5"]),

@@ -13,6 +13,7 @@ import itertools
 import numpy as np
 
 from grokstudy.claims.evidence import Evidence, Replicate, accuracy_text
+from grokstudy.claims.paired import MIN_PAIRED_ITEMS
 from grokstudy.stats import paired_difference_ci, wilson_interval
 
 # One replicate's outcome.
@@ -21,8 +22,6 @@ PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 REPRODUCED, NOT_REPRODUCED, NOT_AS_STATED = "reproduced", "not reproduced", "not tested as stated"
 NOT_TESTED, MIXED = "not tested", "mixed"
 TRAIN, ID, OOD = "train_inferred", "test_inferred_id", "test_inferred_ood"
-# Paired tests: the fewest shared items a difference is read from.
-MIN_PAIRED_ITEMS = 20
 
 
 @dataclass(frozen=True)

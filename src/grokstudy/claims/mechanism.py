@@ -1,13 +1,17 @@
-"""C7, the mechanism of composition, read off the analyses of the grokking run (docs/claims.md).
+"""The paper's mechanism claims (C7), criteria version 4 (docs/claims.md).
 
 Three tests, each following the paper's measurement:
-- C7-bridge: the bridge decodes at r1 at the bridge layer, above every null and above an atomic-only
-  control trained on as many atomic facts, compared query by query;
-- C7-r2: the r2 relation token becomes decodable at resid.{bridge}@r2 during grokking;
-- C7-causal: the resid.{bridge}@r1 state's causal strength on the prediction grows during grokking.
-The bridge layer is fixed by a rule stated in advance: the earliest intermediate layer whose
-selection-half MRR reaches `bridge_mrr_level`, else the paper's relative depth (5 of 8). Details
-name the states they read by residual site and prompt position (grokstudy.sites), e.g. resid.5@r1.
+- C7-bridge: the bridge decodes at r1 at the bridge layer, above every null, and above two
+  atomic-only controls compared query by query: one trained for as many atomic epochs as the
+  grokking run, one for as many steps with its schedule;
+- C7-r2: the r2 token, ranked over the whole vocabulary, rises at resid.l@r2 from the fit step to
+  the end of training, and ends above both controls;
+- C7-causal: the causal strength of resid.l@r1, with the released code's corruption pools and
+  metric, rises from the fit step to the end of training.
+The bridge layer is fixed by version 3's rule (the earliest intermediate layer whose selection-half
+MRR reaches `bridge_mrr_level`, else the paper's relative depth); C7-r2 and C7-causal read the
+paper's relative depth, layers floor(5L/8) and ceil(5L/8), Holm-corrected. Details name the states
+they read by residual site and prompt position (grokstudy.sites), e.g. resid.2@r1.
 """
 
 import math
@@ -16,21 +20,19 @@ import pandas as pd
 
 from grokstudy import sites
 from grokstudy.analyses.null_sets import null_set
-from grokstudy.claims.criteria import FAIL, INCONCLUSIVE, MIN_PAIRED_ITEMS, PASS, TRAIN, Outcome
+from grokstudy.claims.criteria import FAIL, ID, INCONCLUSIVE, PASS, TRAIN, Outcome
 from grokstudy.claims.evidence import Evidence, Replicate
-from grokstudy.stats import paired_difference_ci
+from grokstudy.claims.paired import MIN_PAIRED_ITEMS, PairedTest, holm, paired_test
 
 BRIDGE, R2_TOKEN = "bridge at r1", "r2 at r2"
 NULL_NETWORKS = ("random_init", "step0", "relation_prior")
-PAPER_DEPTH = 5 / 8  # the paper's bridge layer: 5 of 8
+PAPER_DEPTH = 5 / 8  # the paper's layer: 5 of 8
+LEVEL = 0.025  # one-sided, the reading of a 95 % interval above 0
 # A control is matched when its atomic-fact epochs are within this fraction of the grokking run's.
 MATCH_TOLERANCE = 0.05
-# C7-r2: an MRR this high leaves no room to "become decodable" (with tied embeddings the input token
-# often decodes from its own position even in an untrained network).
-R2_CEILING = 0.9
-# C7-causal: a strength this high at the end of memorization leaves no room to grow (near the
-# embeddings, patching r1 is nearly replacing the token).
-STRENGTH_CEILING = 0.9
+# A start this high leaves no room for a rise of 0.01: the rise cannot be measured there.
+CEILING = 0.99
+RELEASED, V3 = "released", "v3"  # causal tracing's variants
 
 
 def site_rows(ev: Evidence, owner: str, site: str, split: str = TRAIN) -> pd.DataFrame:
@@ -54,6 +56,11 @@ def state_at(final: pd.DataFrame, layer: int) -> str:
     prompt position: resid.5@r1, or loop2.block1@r2 in a model that loops."""
     per_loop = sites.layers_per_loop_of(final.get("iteration", pd.Series(dtype=int)).items())
     return sites.at(sites.label(layer, per_loop), final.loc[layer, "position"])
+
+
+def paper_layers(depth: int) -> list[int]:
+    """floor(5L/8) and ceil(5L/8) of an L-block model, within 1 ... L - 1 and without repeats."""
+    return sorted({min(max(f(depth * PAPER_DEPTH), 1), max(depth - 1, 1)) for f in (math.floor, math.ceil)})
 
 
 def layer_by_rule(final: pd.DataFrame, level: float) -> int | None:
@@ -81,34 +88,86 @@ def nulls_at(ev: Evidence, run: str, site: str, layer: int, split: str = TRAIN) 
     return rows[rows["network"].isin(NULL_NETWORKS) & (rows["layer"] == layer)]
 
 
-def _per_query(ev: Evidence, run: str, site: str, layer: int, step: int) -> pd.Series:
+def _per_query(ev: Evidence, run: str, site: str, layer: int, step: int, column: str = "rr") -> pd.Series:
+    """One run's per-query reciprocal ranks at one site, layer and step, by prompt (`rr`: among the
+    site's candidates; `rr_vocab`: among the whole vocabulary)."""
     q = ev.lens_queries
     rows = q[(q["run"] == run) & (q["site"] == site) & (q["layer"] == layer) & (q["step"] == step)]
-    return rows.set_index("prompt")["rr"]
+    return rows.set_index("prompt")[column]
 
 
-def _paired(a: pd.Series, b: pd.Series) -> tuple[float, float, float, int]:
-    """Mean of b - a over the items both hold, its paired bootstrap 95 % CI, and the item count."""
+def _paired(a: pd.Series, b: pd.Series) -> PairedTest:
+    """b - a over the items both hold, by index."""
     shared = a.index.intersection(b.index)
-    if len(shared) < MIN_PAIRED_ITEMS:
-        return math.nan, math.nan, math.nan, len(shared)
-    return (*paired_difference_ci(b.loc[shared].to_numpy(float) - a.loc[shared].to_numpy(float)), len(shared))
+    return paired_test(b.loc[shared].to_numpy(float) - a.loc[shared].to_numpy(float))
 
 
-def _control_contrast(ev: Evidence, run: str, control: str, layer: int) -> tuple[float, float, float, int, float]:
+def _sustained_id_crossing(ev: Evidence, run: str) -> bool:
+    """ID accuracy reached `generalize_threshold` at two consecutive evaluations."""
+    accuracy = ev.rows(run, ID)["accuracy"].to_numpy()
+    held = accuracy >= ev.criteria["generalize_threshold"]
+    return bool((held[:-1] & held[1:]).any())
+
+
+def window_start(ev: Evidence, run: str, steps: list[int]) -> tuple[int | None, str]:
+    """The first analysed checkpoint at or after the fit step, or None and why the window is censored:
+    no fit, no sustained ID crossing (the window ends after grokking), or no checkpoint in between."""
+    threshold = ev.criteria["fit_threshold"]
+    fit = ev.first_step(run, TRAIN, threshold)
+    if fit is None:
+        return None, f"censored: training two-hop accuracy never reached {threshold}"
+    if not _sustained_id_crossing(ev, run):
+        return None, f"censored: ID never held {ev.criteria['generalize_threshold']} at two evaluations"
+    start = next((s for s in steps if s >= fit), None)
+    if start is None or start == steps[-1]:
+        return None, f"censored: no analysed checkpoint at or after the fit step {fit} and before the last"
+    return start, ""
+
+
+def _controls(ev: Evidence, rep: Replicate) -> dict[str, str | None]:
+    """The replicate's epoch-matched and step-matched atomic-only controls (None when missing)."""
+    c = ev.criteria
+    return {
+        "epoch-matched": rep.runs.get(c.get("control_run")),
+        "step-matched": rep.runs.get(c.get("step_control_run")),
+    }
+
+
+def _control_contrast(ev: Evidence, run: str, control: str, layer: int) -> PairedTest:
     """The grokking run minus a control on the test half of the bridge queries at their final
-    checkpoints (paired by query), and the control's atomic-fact epochs."""
+    checkpoints, paired by query."""
     q = ev.lens_queries
     test_half = set(q.loc[(q["run"] == run) & (q["site"] == BRIDGE) & (q["query"] % 2 == 1), "prompt"])
     mine = _per_query(ev, run, BRIDGE, layer, ev.last_step(run))
     theirs = _per_query(ev, control, BRIDGE, layer, ev.last_step(control))
-    mine = mine[mine.index.isin(test_half)]
-    return (*_paired(theirs, mine), ev.epoch_at(control))
+    return _paired(theirs, mine[mine.index.isin(test_half)])
+
+
+def _unmatched(ev: Evidence, run: str, controls: dict[str, str]) -> str | None:
+    """Why a control does not match the grokking run as the criterion says, or None."""
+    epochs, target = ev.epoch_at(controls["epoch-matched"]), ev.epoch_at(run)
+    if abs(epochs / target - 1) > MATCH_TOLERANCE:
+        return f"the epoch-matched control saw {epochs:.0f} atomic epochs, the grokking run {target:.0f}"
+    if ev.last_step(controls["step-matched"]) != ev.last_step(run):
+        return f"the step-matched control ran {ev.last_step(controls['step-matched'])} steps, not {ev.last_step(run)}"
+    return None
+
+
+def _above_nulls(ev: Evidence, run: str, final: pd.DataFrame, layer: int) -> tuple[bool, str]:
+    """C7-bridge's first part, the paper's: the test half's MRR interval above every null's."""
+    trained = final.loc[layer]
+    nulls = nulls_at(ev, run, BRIDGE, layer)
+    strongest = nulls.loc[nulls["ci_high_test"].idxmax()]
+    text = (
+        f"test-half MRR {trained['mrr_test']:.3f} [{trained['ci_low_test']:.3f}, {trained['ci_high_test']:.3f}]; "
+        f"strongest null {strongest['network']} {strongest['mrr_test']:.3f} (CI high {strongest['ci_high_test']:.3f})"
+    )
+    return bool(trained["ci_low_test"] > strongest["ci_high_test"]), text
 
 
 def bridge_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
-    """C7-bridge: at the layer the rule picks, the bridge's test-half MRR CI lies above every null's,
-    and above the matched atomic-only control's by a paired per-query difference (95 % CI above 0)."""
+    """C7-bridge: at the layer the rule picks, the bridge's test-half MRR interval lies above every
+    null's, and above both atomic-only controls by paired per-query differences (p <= 0.025 each)."""
     c = ev.criteria
     run = rep.runs.get(c.get("grokking_run"))
     final = final_lens(ev, run) if run is not None and not ev.lens.empty else pd.DataFrame()
@@ -117,139 +176,161 @@ def bridge_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
     layer = layer_by_rule(final, c["bridge_mrr_level"])
     if layer is None:
         return Outcome(FAIL, math.nan, "the model has no intermediate layer")
-    trained = final.loc[layer]
-    nulls = nulls_at(ev, run, BRIDGE, layer)
-    strongest = nulls.loc[nulls["ci_high_test"].idxmax()]
-    how = (
-        f"the earliest with selection-half MRR >= {c['bridge_mrr_level']}"
-        if final.loc[layer, "mrr_select"] >= c["bridge_mrr_level"]
-        else f"no layer reached {c['bridge_mrr_level']}: 5/8 of the depth"
-    )
-    measured = (
-        f"bridge at {state_at(final, layer)} ({how}): test-half MRR "
-        f"{trained['mrr_test']:.3f} [{trained['ci_low_test']:.3f}, {trained['ci_high_test']:.3f}]; strongest null "
-        f"{strongest['network']} {strongest['mrr_test']:.3f} (CI high {strongest['ci_high_test']:.3f})"
-    )
-    if trained["ci_low_test"] <= strongest["ci_high_test"]:
+    above, text = _above_nulls(ev, run, final, layer)
+    vocabulary = _per_query(ev, run, BRIDGE, layer, ev.last_step(run), "rr_vocab").mean()
+    measured = f"bridge at {state_at(final, layer)}: {text}; MRR over the whole vocabulary {vocabulary:.3f}"
+    if not above:
         return Outcome(FAIL, math.nan, measured + ": not above the nulls")
-    control = rep.runs.get(c.get("control_run"))
-    if control is None:
-        return Outcome(INCONCLUSIVE, math.nan, measured + "; no atomic-only control, so atomic recall is not ruled out")
-    target_epochs = ev.epoch_at(run)
-    contrasts = {}
-    for base in [c["control_run"], *c.get("control_sensitivity_runs", [])]:
-        other = rep.runs.get(base)
-        if other is not None:
-            contrasts[base] = _control_contrast(ev, run, other, layer)
-    measured += f"; grokking run at {target_epochs:.0f} atomic epochs minus atomic-only control, paired: " + ", ".join(
-        f"{base} ({epochs:.0f} epochs) {d:+.3f} [{lo:+.3f}, {hi:+.3f}] on {n}"
-        for base, (d, lo, hi, n, epochs) in contrasts.items()
+    controls = _controls(ev, rep)
+    if None in controls.values():
+        missing = [kind for kind, control in controls.items() if control is None]
+        return Outcome(INCONCLUSIVE, math.nan, measured + f"; no {' or '.join(missing)} atomic-only control")
+    if not _sustained_id_crossing(ev, run):
+        return Outcome(INCONCLUSIVE, math.nan, measured + "; censored: ID never generalized")
+    named = {**controls, **{base: rep.runs.get(base) for base in c.get("control_sensitivity_runs", [])}}
+    tests = {kind: _control_contrast(ev, run, control, layer) for kind, control in named.items() if control}
+    measured += "; grokking run minus atomic-only control, paired: " + ", ".join(
+        f"{kind} ({ev.epoch_at(named[kind]):.0f} epochs) {test.text}" for kind, test in tests.items()
     )
-    difference, low, _, _, epochs = contrasts[c["control_run"]]
-    if abs(epochs / target_epochs - 1) > MATCH_TOLERANCE:
-        return Outcome(FAIL, difference, measured + "; the control is not matched in atomic epochs", as_stated=False)
-    if math.isnan(difference):
+    gating = [tests[kind] for kind in controls]
+    value = min(test.mean for test in gating)
+    if reason := _unmatched(ev, run, controls):
+        return Outcome(FAIL, value, measured + f"; {reason}", as_stated=False)
+    if any(math.isnan(test.p) for test in gating):
         return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} shared queries")
-    if low <= 0:
-        return Outcome(FAIL, difference, measured + ": a control that never saw a two-hop fact decodes it as well")
-    return Outcome(PASS, difference, measured)
+    if any(test.p > LEVEL for test in gating):
+        return Outcome(FAIL, value, measured + ": an atomic-only control decodes it as well", as_stated=False)
+    return Outcome(PASS, value, measured)
 
 
-def _grokking_window(ev: Evidence, run: str, steps: list[int]) -> tuple[int | None, str]:
-    """The first analysed checkpoint at or after the end of memorization (train >= memorized_threshold),
-    or None with the reason."""
-    threshold = ev.criteria["memorized_threshold"]
-    memorized = ev.first_step(run, TRAIN, threshold)
-    start = next((s for s in steps if memorized is not None and s >= memorized), None)
-    if start is None or start == steps[-1]:
-        return None, f"censored: no checkpoint after training reached {threshold} and before the last"
-    return start, ""
+def _holm_verdict(per_layer: dict[int, float], paper_part: dict[int, float], value_of, measured: str) -> Outcome:
+    """Pass when Holm over the layers rejects some layer at LEVEL; a fail is as stated when the
+    paper's own part, Holm-corrected alone, rejects none."""
+    adjusted = holm(per_layer)
+    measured += "; Holm-adjusted p by layer: " + ", ".join(f"{layer}: {p:.4f}" for layer, p in adjusted.items())
+    passing = [layer for layer, p in adjusted.items() if p <= LEVEL]
+    if passing:
+        best = min(passing, key=adjusted.get)
+        return Outcome(PASS, value_of(best), measured + f"; passes at layer {', '.join(map(str, passing))}")
+    best = min(adjusted, key=lambda layer: (math.isnan(adjusted[layer]), adjusted[layer]))
+    paper_rejects = any(p <= LEVEL for p in holm(paper_part).values())
+    return Outcome(FAIL, value_of(best), measured + "; no layer passes", as_stated=not paper_rejects)
+
+
+def _r2_layer_tests(ev: Evidence, run: str, controls: dict, layer: int, start: int, end: int) -> dict:
+    """At one layer: the rise of the r2 token's whole-vocabulary rank, and the end against each control."""
+    at_end = _per_query(ev, run, R2_TOKEN, layer, end, "rr_vocab")
+    at_start = _per_query(ev, run, R2_TOKEN, layer, start, "rr_vocab")
+    tests = {"rise": _paired(at_start, at_end)}
+    for kind, control in controls.items():
+        tests[kind] = _paired(_per_query(ev, control, R2_TOKEN, layer, ev.last_step(control), "rr_vocab"), at_end)
+    return {"tests": tests, "start_mrr": float(at_start.mean())}
 
 
 def r2_becomes_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
-    """C7-r2: at resid.{bridge}@r2 the lens's MRR of the r2 relation token rises from the end of
-    memorization to the last checkpoint (paired per query, 95 % CI above 0) and ends above every null."""
+    """C7-r2: at resid.l@r2, l in floor(5L/8) and ceil(5L/8), the r2 token's reciprocal rank over the
+    whole vocabulary rises from the fit step to the last checkpoint and ends above both atomic-only
+    controls, paired per query; Holm over the layers."""
     run = rep.runs.get(ev.criteria.get("grokking_run"))
-    if run is None or ev.lens_queries.empty:
+    if run is None or ev.lens_queries.empty or "rr_vocab" not in ev.lens_queries:
         return None
-    layer = bridge_layer(ev, run)
-    rows = site_rows(ev, run, R2_TOKEN)
-    steps = sorted(rows.loc[rows["network"] != "random_init", "step"].unique())
-    if layer is None or not steps:
+    final = final_lens(ev, run, R2_TOKEN)
+    q = ev.lens_queries
+    steps = sorted(q.loc[(q["run"] == run) & (q["site"] == R2_TOKEN), "step"].unique())
+    if final.empty or not steps:
         return None
-    start, reason = _grokking_window(ev, run, steps)
+    start, reason = window_start(ev, run, steps)
     if start is None:
         return Outcome(INCONCLUSIVE, math.nan, reason)
-    change, low, high, n = _paired(
-        _per_query(ev, run, R2_TOKEN, layer, start), _per_query(ev, run, R2_TOKEN, layer, steps[-1])
+    controls = _controls(ev, rep)
+    if None in controls.values():
+        return Outcome(INCONCLUSIVE, math.nan, "an atomic-only control is missing")
+    layers = {
+        layer: _r2_layer_tests(ev, run, controls, layer, start, steps[-1])
+        for layer in paper_layers(int(final.index.max()))
+    }
+    measured = f"r2 token over the whole vocabulary, step {start} -> {steps[-1]}: " + "; ".join(
+        f"{state_at(final, layer)} from {at['start_mrr']:.3f}: "
+        + ", ".join(f"{part} {test.text}" for part, test in at["tests"].items())
+        for layer, at in layers.items()
     )
-    final = final_lens(ev, run, R2_TOKEN)
-    end = final.loc[layer]
-    nulls = nulls_at(ev, run, R2_TOKEN, layer)
-    strongest = nulls.loc[nulls["ci_high"].idxmax()]
-    measured = (
-        f"r2 token at {state_at(final, layer)}, {n} training queries: MRR step {start} -> {steps[-1]} change "
-        f"{change:+.3f} [{low:+.3f}, {high:+.3f}]; final {end['mrr']:.3f} [{end['ci_low']:.3f}, "
-        f"{end['ci_high']:.3f}], strongest null {strongest['network']} {strongest['mrr']:.3f} "
-        f"(CI high {strongest['ci_high']:.3f})"
-    )
-    if math.isnan(change):
-        return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} queries")
-    start_mrr = site_rows(ev, run, R2_TOKEN).query("step == @start and layer == @layer")["mrr"].max()
-    if max(start_mrr, strongest["mrr"]) >= R2_CEILING:
-        return Outcome(
-            INCONCLUSIVE,
-            change,
-            measured + f"; at the ceiling (MRR >= {R2_CEILING}) already at step {start} or in a null network, so "
-            "a rise cannot be measured at this state",
-        )
-    return Outcome(PASS if low > 0 and end["ci_low"] > strongest["ci_high"] else FAIL, change, measured)
+    measured += "; " + _r2_reported(ev, run, final, list(layers))
+    if all(at["start_mrr"] >= CEILING for at in layers.values()):
+        return Outcome(INCONCLUSIVE, math.nan, measured + f"; the start MRR is >= {CEILING} at every layer")
+    per_layer = {layer: max(test.p for test in at["tests"].values()) for layer, at in layers.items()}
+    paper_part = {layer: at["tests"]["rise"].p for layer, at in layers.items()}
+    return _holm_verdict(per_layer, paper_part, lambda layer: layers[layer]["tests"]["rise"].mean, measured)
 
 
-def _strength(frame: pd.DataFrame, layer: int) -> pd.Series:
-    return frame.set_index("prompt")[f"changed_{layer}"].astype(float)
+def _r2_reported(ev: Evidence, run: str, final: pd.DataFrame, layers: list[int]) -> str:
+    """What C7-r2 reports and gates nothing on: the step-0 checkpoint over the whole vocabulary, the
+    random-init nulls (ranked among the relation tokens: nulls keep no per-query table), and the
+    final whole-vocabulary MRR at every layer."""
+    first = ev.lens_queries.query("run == @run and site == @R2_TOKEN")["step"].min()
+    step0 = ", ".join(
+        f"{layer}: {_per_query(ev, run, R2_TOKEN, layer, first, 'rr_vocab').mean():.3f}" for layer in layers
+    )
+    nulls = ", ".join(
+        f"{layer}: {rows['mrr'].max():.3f}"
+        for layer in layers
+        if not (rows := nulls_at(ev, run, R2_TOKEN, layer).query("network == 'random_init'")).empty
+    )
+    every = ", ".join(
+        f"{layer}: {_per_query(ev, run, R2_TOKEN, layer, ev.last_step(run), 'rr_vocab').mean():.3f}"
+        for layer in final.index
+    )
+    return f"step {first} by layer {step0}; random-init (relation-ranked) {nulls or 'none'}; final by layer {every}"
+
+
+def _traced(ev: Evidence, run: str, variant: str, split: str = TRAIN) -> pd.DataFrame:
+    """One run's per-query tracing rows for the r1 corruption, of one variant and split."""
+    q = ev.causal_queries
+    rows = q[(q["run"] == run) & (q["split"] == split) & (q["position"] == "r1") & (q["network"] != "random_init")]
+    return rows[rows["variant"] == variant] if "variant" in rows else rows.iloc[0:0]
+
+
+def _strength_rise(rows: pd.DataFrame, layer: int, start: int, end: int) -> tuple[PairedTest, float]:
+    """The per-query change of `changed_<layer>` from `start` to `end`, and the start strength."""
+    at_start = rows[rows["step"] == start].set_index("prompt")[f"changed_{layer}"].astype(float)
+    at_end = rows[rows["step"] == end].set_index("prompt")[f"changed_{layer}"].astype(float)
+    return _paired(at_start, at_end), float(at_start.mean())
 
 
 def causal_strength_grows(ev: Evidence, rep: Replicate) -> Outcome | None:
-    """C7-causal: the resid.{bridge}@r1 state's causal strength (fraction of top-1 predictions that its
-    own-position corruption changes) on training two-hop queries rises from the end of memorization to
-    the last checkpoint: paired per query, 95 % CI above 0."""
+    """C7-causal: at resid.l@r1, l in floor(5L/8) and ceil(5L/8), the released code's causal strength
+    (t no longer top-1 after patching in the r1 -> r1' corrupted state) on training two-hop queries
+    rises from the fit step to the last checkpoint, paired per query; Holm over the layers."""
     run = rep.runs.get(ev.criteria.get("grokking_run"))
-    q = ev.causal_queries
-    if run is None or q.empty or ev.lens.empty:
+    if run is None or ev.causal_queries.empty:
         return None
-    layer = bridge_layer(ev, run)
-    traced = q[(q["run"] == run) & (q["network"] != "random_init")]
-    steps = sorted(traced["step"].unique())
-    if layer is None or not steps:
+    released = _traced(ev, run, RELEASED)
+    steps = sorted(released["step"].unique())
+    if not steps:
         return None
-    start, reason = _grokking_window(ev, run, steps)
+    start, reason = window_start(ev, run, steps)
     if start is None:
         return Outcome(INCONCLUSIVE, math.nan, reason)
-
-    def at(step, split, position):
-        return traced[(traced["step"] == step) & (traced["split"] == split) & (traced["position"] == position)]
-
-    change, low, high, n = _paired(
-        _strength(at(start, TRAIN, "r1"), layer), _strength(at(steps[-1], TRAIN, "r1"), layer)
+    depth = max(int(column.split("_")[1]) for column in released if column.startswith("changed_"))
+    layers = {layer: _strength_rise(released, layer, start, steps[-1]) for layer in paper_layers(depth)}
+    label = {layer: sites.at(sites.resid(layer), "r1") for layer in layers}
+    measured = f"S[resid.l@r1], released pools, step {start} -> {steps[-1]}: " + "; ".join(
+        f"{label[layer]} from {strength:.3f}: {test.text}" for layer, (test, strength) in layers.items()
     )
-    panels = []
-    for split in (TRAIN, "test_inferred_id"):
-        first, last = at(start, split, "r1"), at(steps[-1], split, "r1")
-        if not first.empty:
-            panels.append(f"{split} {_strength(first, layer).mean():.3f} -> {_strength(last, layer).mean():.3f}")
-    measured = (
-        f"S[{state_at(final_lens(ev, run), layer)}] from step {start} to {steps[-1]} (own-position corruption "
-        f"r1 -> r1', fraction of top-1 changed): {'; '.join(panels)}; paired change on {n} training queries "
-        f"{change:+.3f} [{low:+.3f}, {high:+.3f}]"
-    )
-    if math.isnan(change):
+    measured += "; " + _causal_reported(ev, run, list(layers), start, steps[-1])
+    if any(math.isnan(test.p) for test, _ in layers.values()):
         return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} traced queries")
-    if _strength(at(start, TRAIN, "r1"), layer).mean() >= STRENGTH_CEILING:
-        return Outcome(
-            INCONCLUSIVE,
-            change,
-            measured + f"; at the ceiling (strength >= {STRENGTH_CEILING}) already at step {start}, so growth "
-            "cannot be measured at this state",
-        )
-    return Outcome(PASS if low > 0 else FAIL, change, measured)
+    if all(strength >= CEILING for _, strength in layers.values()):
+        return Outcome(INCONCLUSIVE, math.nan, measured + f"; the start strength is >= {CEILING} at every layer")
+    per_layer = {layer: test.p for layer, (test, _) in layers.items()}
+    return _holm_verdict(per_layer, per_layer, lambda layer: layers[layer][0].mean, measured)
+
+
+def _causal_reported(ev: Evidence, run: str, layers: list[int], start: int, end: int) -> str:
+    """What C7-causal reports and gates nothing on: the ID test queries, and version 3's variant."""
+    parts = []
+    for name, rows in (("ID queries", _traced(ev, run, RELEASED, ID)), ("version 3's variant", _traced(ev, run, V3))):
+        if rows.empty or start not in set(rows["step"]) or end not in set(rows["step"]):
+            continue
+        changes = ", ".join(f"{layer}: {_strength_rise(rows, layer, start, end)[0].mean:+.3f}" for layer in layers)
+        parts.append(f"{name} change by layer {changes}")
+    return "; ".join(parts) or "no ID or version-3 tracing rows"

@@ -96,21 +96,47 @@ def _check_claim_runs(preset: Preset) -> None:
             "claims.comparison_run", f"{comparison!r} is a {_task(preset, comparison)} run; allowed: a comparison run"
         )
     if control is None:
-        if claims.control_sensitivity_runs:
-            raise ConfigError(
-                "claims.control_sensitivity_runs", "given without claims.control_run; allowed: with a control_run"
-            )
+        for key in ("control_sensitivity_runs", "step_control_run"):
+            if getattr(claims, key):
+                raise ConfigError(f"claims.{key}", "given without claims.control_run; allowed: with a control_run")
         return
     if grok is None:
         raise ConfigError(
             "claims.control_run", "given without claims.grokking_run; allowed: a control of the grokking run"
         )
+    step_control = [claims.step_control_run] if claims.step_control_run is not None else []
     for key, names in (
         ("claims.control_run", [control]),
+        ("claims.step_control_run", step_control),
         ("claims.control_sensitivity_runs", claims.control_sensitivity_runs),
     ):
         for name in names:
             _check_control(preset, key, name, grok)
+    for name in step_control:
+        _check_same_schedule(preset, name, grok)
+
+
+# What the step-matched control shares with the grokking run: its steps and their schedule.
+SCHEDULE_KEYS = (
+    "steps",
+    "lr",
+    "warmup_steps",
+    "weight_decay",
+    "batch_size",
+    "grad_clip",
+    "betas",
+    "seed",
+    "replicates",
+)
+
+
+def _check_same_schedule(preset: Preset, control: str, grok: str) -> None:
+    differ = [key for key in SCHEDULE_KEYS if getattr(preset.runs[control], key) != getattr(preset.runs[grok], key)]
+    if differ:
+        raise ConfigError(
+            "claims.step_control_run",
+            f"{control!r} differs from {grok!r} in {', '.join(differ)}; allowed: the grokking run's steps and schedule",
+        )
 
 
 def _check_control(preset: Preset, key: str, control: str, grok: str) -> None:
@@ -160,7 +186,7 @@ def _run_references(preset: Preset) -> list[tuple[str, list[str]]]:
         section = getattr(preset.figures, figure)
         if section is not None:
             references.append((f"figures.{figure}.runs", section.runs))
-    for key in ("grokking_run", "comparison_run", "control_run"):
+    for key in ("grokking_run", "comparison_run", "control_run", "step_control_run"):
         if getattr(preset.claims, key) is not None:
             references.append((f"claims.{key}", [getattr(preset.claims, key)]))
     references.append(("claims.control_sensitivity_runs", list(preset.claims.control_sensitivity_runs)))

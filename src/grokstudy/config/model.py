@@ -284,6 +284,13 @@ class ClaimSettings(Section):
             "as many atomic-fact epochs as the grokking run's last checkpoint, and probed"
         ),
     ] = None
+    step_control_run: Annotated[
+        Name | None,
+        Field(
+            description="C7's second control: the grokking run's dataset and model trained on atomic facts only, "
+            "with the grokking run's steps and schedule, and probed"
+        ),
+    ] = None
 
 
 Sha256 = Annotated[str, Field(pattern="^[0-9a-f]{64}$", description="a sha256 in hex")]
