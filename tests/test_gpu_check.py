@@ -150,9 +150,10 @@ def test_probe_batches_leave_every_query_as_it_was(composition_dir):
     whole = probe_model(model, tokenizer, queries, site, entities)["train_inferred"]
     batched = probe_model(model, tokenizer, queries, site, entities, batch_size=7)["train_inferred"]
     np.testing.assert_allclose(batched, whole, rtol=0, atol=1e-7)
-    facts = causal_tracing.atomic_facts(store.read_train(composition_dir))
-    vocabulary = list(tokenizer.get_vocab())
-    traced = {"train_inferred": causal_tracing.tracing_queries(frames["train_inferred"], facts, vocabulary, 40, seed=0)}
+    variants = causal_tracing.variant_queries(
+        store.read_train(composition_dir), frames, list(tokenizer.get_vocab()), 40
+    )
+    traced = {variant: {"train_inferred": by_split["train_inferred"]} for variant, by_split in variants.items()}
     rows_whole, queries_whole = causal_tracing.trace_model(model, tokenizer, traced, PROBES)
     rows_batched, queries_batched = causal_tracing.trace_model(model, tokenizer, traced, PROBES, batch_size=7)
     np.testing.assert_allclose(

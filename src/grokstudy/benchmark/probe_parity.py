@@ -9,7 +9,7 @@ import torch
 
 from grokstudy.data import store
 from grokstudy.models import build_model
-from grokstudy.analyses.causal_tracing import TRACE_SPLITS, atomic_facts, trace_model, tracing_queries
+from grokstudy.analyses.causal_tracing import trace_model, variant_queries
 from grokstudy.analyses.logit_lens import SITES, probe_model, site_queries
 from grokstudy.analyses.queries import PROBE_SPLITS, candidate_tokens
 
@@ -40,9 +40,7 @@ def probe_parity(data_dir: Path, model_params: dict, device: str, max_queries: i
         site.name: {s: site_queries(frames[s], site, max_queries, seed=0) for s in PROBE_SPLITS}
         for site in SITES["composition"]
     }
-    facts = atomic_facts(store.read_train(data_dir))
-    vocabulary = list(tokenizer.get_vocab())
-    trace_queries = {s: tracing_queries(frames[s], facts, vocabulary, max_queries, seed=0) for s in TRACE_SPLITS}
+    trace_queries = variant_queries(store.read_train(data_dir), frames, list(tokenizer.get_vocab()), max_queries)
     cpu_model = build_model(model_params, tokenizer, seed=seed).float().eval()
     device_model = copy.deepcopy(cpu_model).to(torch.device(device)).eval()
     on_cpu = _readings(cpu_model, tokenizer, lens_queries, trace_queries)

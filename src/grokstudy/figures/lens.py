@@ -130,13 +130,13 @@ R2_CHECK = "r2 (= the total effect by construction: a check)"
 
 
 def causal_tracing(data: pd.DataFrame):
-    """Fraction of queries whose top-1 prediction changes when one state comes from the run in which
-    that position's token was replaced (the paper's causal strength)."""
+    """Fraction of queries whose answer is no longer the top-1 token when one state comes from the run
+    in which that position's token was replaced (the paper's causal strength)."""
     data = data.assign(site=data["position"].map(lambda p: R2_CHECK if p == "r2" else p))
     return layer_figure(
         data,
         "strength",
-        "causal strength (top-1 changed)",
+        "causal strength (answer no longer top-1)",
         ("train_inferred", "test_inferred_id"),
         "train_inferred",
         lambda site, rows: f"patching the state at {site}",
@@ -157,5 +157,7 @@ def logit_lens_figure(tables: dict[str, pd.DataFrame]):
 
 
 def causal_tracing_figure(tables: dict[str, pd.DataFrame]):
+    """The released code's variant of the tracing (the v3 rows are a sensitivity table, not drawn)."""
     data = pd.concat([tables["causal_tracing"], tables["null_causal_tracing"]], ignore_index=True)
+    data = data[data["variant"] == "released"].reset_index(drop=True)
     return causal_tracing(data), data
