@@ -12,7 +12,6 @@ import pytest
 from grokstudy.claims import mechanism
 from grokstudy.claims.criteria import FAIL, INCONCLUSIVE, PASS
 from grokstudy.claims.evidence import Evidence, Replicate
-from grokstudy.claims.paired import holm, paired_test
 
 CRITERIA = {
     "fit_threshold": 0.99,
@@ -168,17 +167,9 @@ def test_the_papers_layers_are_five_eighths_of_the_depth_rounded_both_ways():
     assert mechanism.paper_layers(2) == [1]
 
 
-def test_holm_adjusts_step_down_and_keeps_the_order():
-    assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})
-    adjusted = holm({"a": 0.01, "b": math.nan})
-    assert adjusted["a"] == pytest.approx(0.02) and math.isnan(adjusted["b"])
-
-
-def test_the_paired_test_is_one_sided_and_needs_twenty_items():
-    up = paired_test(np.full(30, 0.5))
-    assert up.p == pytest.approx(1 / 2001) and up.mean == 0.5
-    assert paired_test(np.full(30, -0.5)).p == 1.0
-    assert math.isnan(paired_test(np.ones(19)).p)
+def test_holm_over_layers_keeps_an_untested_layer_in_the_family():
+    adjusted = mechanism._holm({2: 0.01, 3: math.nan})
+    assert adjusted[2] == pytest.approx(0.02) and math.isnan(adjusted[3])
 
 
 def test_c7_bridge_needs_the_nulls_and_both_controls():

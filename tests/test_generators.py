@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grokstudy.data import comparison, composition, store
+from grokstudy.data import baselines, comparison, composition, store
 from grokstudy.errors import ConfigError
 from tests.conftest import TINY_COMPARISON, TINY_COMPOSITION
 
@@ -141,3 +141,19 @@ def test_comparison_labels_routing_and_phi():
             if split != "train_inferred":
                 assert prompt not in train_pairs
     assert data.counts["train_inferred"] == round(TINY_COMPARISON["phi"] * data.counts["atomic_id"])
+
+
+def test_baselines_name_the_items_they_answer_right(world):
+    spec, _, data = world
+    result = baselines.composition(data.train, data.eval_splits, spec.entities)
+    top = baselines.most_frequent_tails(data.train)
+    for split, entry in result["splits"].items():
+        frame = data.eval_splits[split]
+        right = frame.loc[frame["prompt"].str.split(" ").str[2].map(top) == frame["answer"], "prompt"]
+        assert entry["correct_prompts"] == sorted(right) and entry["correct"] == len(right) > 0
+        assert entry["n"] == len(frame)
+    labels = comparison.generate(_spec(comparison.ComparisonSpec, TINY_COMPARISON))
+    for split, entry in baselines.comparison(labels.eval_splits)["splits"].items():
+        answers = labels.eval_splits[split].set_index("prompt")["answer"]
+        assert len(entry["correct_prompts"]) == entry["correct"]
+        assert answers.loc[entry["correct_prompts"]].nunique() <= 1  # all the majority label

@@ -78,6 +78,20 @@ class Evidence:
         rows = p[(p["run"] == run) & (p["split"] == split) & (p["step"] == step)]
         return rows.set_index("prompt")["correct"].astype(bool)
 
+    def item_table(self, run: str, split: str) -> pd.DataFrame:
+        """Each item of a test split (rows, by prompt) answered right (True) or not at each evaluation
+        step (columns, in order); an item missing at some evaluation is left out."""
+        p = self.predictions
+        rows = p[(p["run"] == run) & (p["split"] == split)]
+        table = rows.pivot(index="prompt", columns="step", values="correct").sort_index(axis=1)
+        return table.dropna().astype(bool)
+
+    def epochs(self, run: str, steps) -> list[float]:
+        """The epoch (examples seen / training examples) at each of the run's evaluation `steps`."""
+        m = self.metrics
+        by_step = m[m["run"] == run].drop_duplicates("step").set_index("step")["epoch"]
+        return [float(by_step[step]) for step in steps]
+
     def epoch_at(self, run: str, step: float = float("inf")) -> float:
         """Epochs of the run's training facts seen by `step` (its last evaluation at or before it)."""
         m = self.metrics
@@ -86,6 +100,16 @@ class Evidence:
 
     def last_step(self, run: str) -> int:
         return int(self.metrics.loc[self.metrics["run"] == run, "step"].max())
+
+    def baseline_correct(self, run: str, split: str) -> set[str]:
+        """The prompts of the split that its baseline answers right (baselines.json's correct_prompts)."""
+        entry = self.baselines[self.run(run)["dataset"]]["splits"][split]
+        if "correct_prompts" not in entry:
+            raise ValueError(
+                f"the baselines.json of dataset {self.run(run)['dataset']} predates per-item baselines "
+                "(no correct_prompts); prepare the dataset again"
+            )
+        return set(entry["correct_prompts"])
 
     def baseline(self, run: str, split: str) -> dict:
         """{name, correct, n} of the split's baseline in the run's dataset, plus its accuracy and 95 % Wilson

@@ -20,14 +20,13 @@ import pandas as pd
 
 from grokstudy import sites
 from grokstudy.analyses.null_sets import null_set
-from grokstudy.claims.criteria import FAIL, ID, INCONCLUSIVE, PASS, TRAIN, Outcome
+from grokstudy.claims.criteria import CLAIM_LEVEL, FAIL, ID, INCONCLUSIVE, MIN_PAIRED_ITEMS, PASS, TRAIN, Outcome
 from grokstudy.claims.evidence import Evidence, Replicate
-from grokstudy.claims.paired import MIN_PAIRED_ITEMS, PairedTest, holm, paired_test
+from grokstudy.claims.significance import Bootstrap, holm, paired_bootstrap
 
 BRIDGE, R2_TOKEN = "bridge at r1", "r2 at r2"
 NULL_NETWORKS = ("random_init", "step0", "relation_prior")
 PAPER_DEPTH = 5 / 8  # the paper's layer: 5 of 8
-LEVEL = 0.025  # one-sided, the reading of a 95 % interval above 0
 # A control is matched when its atomic-fact epochs are within this fraction of the grokking run's.
 MATCH_TOLERANCE = 0.05
 # A start this high leaves no room for a rise of 0.01: the rise cannot be measured there.
@@ -96,10 +95,36 @@ def _per_query(ev: Evidence, run: str, site: str, layer: int, step: int, column:
     return rows.set_index("prompt")[column]
 
 
-def _paired(a: pd.Series, b: pd.Series) -> PairedTest:
-    """b - a over the items both hold, by index."""
+def _paired(a: pd.Series, b: pd.Series) -> Bootstrap | None:
+    """b - a over the items both hold, by index; None with fewer than MIN_PAIRED_ITEMS of them."""
     shared = a.index.intersection(b.index)
-    return paired_test(b.loc[shared].to_numpy(float) - a.loc[shared].to_numpy(float))
+    return paired_bootstrap(b.loc[shared].to_numpy(float) - a.loc[shared].to_numpy(float))
+
+
+def _text(test: Bootstrap | None) -> str:
+    return test.text() if test is not None else f"fewer than {MIN_PAIRED_ITEMS} shared items"
+
+
+def _p(test: Bootstrap | None) -> float:
+    return test.p if test is not None else math.nan
+
+
+def _value(test: Bootstrap | None) -> float:
+    return test.value if test is not None else math.nan
+
+
+def _largest_p(tests) -> float:
+    """The p of several parts that must all hold: the largest; nan when a part has no test."""
+    ps = [_p(test) for test in tests]
+    return math.nan if any(math.isnan(p) for p in ps) else max(ps)
+
+
+def _holm(p_by_layer: dict[int, float]) -> dict[int, float]:
+    """Holm over the layers; a layer without a test (nan) stays nan and counts in the family."""
+    tested = {layer: p for layer, p in p_by_layer.items() if not math.isnan(p)}
+    untested = len(p_by_layer) - len(tested)
+    adjusted = dict(zip(tested, holm([*tested.values(), *[1.0] * untested]), strict=False))
+    return {layer: adjusted.get(layer, math.nan) for layer in p_by_layer}
 
 
 def _sustained_id_crossing(ev: Evidence, run: str) -> bool:
@@ -133,7 +158,7 @@ def _controls(ev: Evidence, rep: Replicate) -> dict[str, str | None]:
     }
 
 
-def _control_contrast(ev: Evidence, run: str, control: str, layer: int) -> PairedTest:
+def _control_contrast(ev: Evidence, run: str, control: str, layer: int) -> Bootstrap | None:
     """The grokking run minus a control on the test half of the bridge queries at their final
     checkpoints, paired by query."""
     q = ev.lens_queries
@@ -190,30 +215,30 @@ def bridge_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
     named = {**controls, **{base: rep.runs.get(base) for base in c.get("control_sensitivity_runs", [])}}
     tests = {kind: _control_contrast(ev, run, control, layer) for kind, control in named.items() if control}
     measured += "; grokking run minus atomic-only control, paired: " + ", ".join(
-        f"{kind} ({ev.epoch_at(named[kind]):.0f} epochs) {test.text}" for kind, test in tests.items()
+        f"{kind} ({ev.epoch_at(named[kind]):.0f} epochs) {_text(test)}" for kind, test in tests.items()
     )
     gating = [tests[kind] for kind in controls]
-    value = min(test.mean for test in gating)
+    value = min((_value(test) for test in gating), default=math.nan)
     if reason := _unmatched(ev, run, controls):
         return Outcome(FAIL, value, measured + f"; {reason}", as_stated=False)
-    if any(math.isnan(test.p) for test in gating):
+    if any(test is None for test in gating):
         return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} shared queries")
-    if any(test.p > LEVEL for test in gating):
+    if any(test.p > CLAIM_LEVEL for test in gating):
         return Outcome(FAIL, value, measured + ": an atomic-only control decodes it as well", as_stated=False)
     return Outcome(PASS, value, measured)
 
 
 def _holm_verdict(per_layer: dict[int, float], paper_part: dict[int, float], value_of, measured: str) -> Outcome:
-    """Pass when Holm over the layers rejects some layer at LEVEL; a fail is as stated when the
+    """Pass when Holm over the layers rejects some layer at CLAIM_LEVEL; a fail is as stated when the
     paper's own part, Holm-corrected alone, rejects none."""
-    adjusted = holm(per_layer)
+    adjusted = _holm(per_layer)
     measured += "; Holm-adjusted p by layer: " + ", ".join(f"{layer}: {p:.4f}" for layer, p in adjusted.items())
-    passing = [layer for layer, p in adjusted.items() if p <= LEVEL]
+    passing = [layer for layer, p in adjusted.items() if p <= CLAIM_LEVEL]
     if passing:
         best = min(passing, key=adjusted.get)
         return Outcome(PASS, value_of(best), measured + f"; passes at layer {', '.join(map(str, passing))}")
     best = min(adjusted, key=lambda layer: (math.isnan(adjusted[layer]), adjusted[layer]))
-    paper_rejects = any(p <= LEVEL for p in holm(paper_part).values())
+    paper_rejects = any(p <= CLAIM_LEVEL for p in _holm(paper_part).values())
     return Outcome(FAIL, value_of(best), measured + "; no layer passes", as_stated=not paper_rejects)
 
 
@@ -251,15 +276,15 @@ def r2_becomes_decodable(ev: Evidence, rep: Replicate) -> Outcome | None:
     }
     measured = f"r2 token over the whole vocabulary, step {start} -> {steps[-1]}: " + "; ".join(
         f"{state_at(final, layer)} from {at['start_mrr']:.3f}: "
-        + ", ".join(f"{part} {test.text}" for part, test in at["tests"].items())
+        + ", ".join(f"{part} {_text(test)}" for part, test in at["tests"].items())
         for layer, at in layers.items()
     )
     measured += "; " + _r2_reported(ev, run, final, list(layers))
     if all(at["start_mrr"] >= CEILING for at in layers.values()):
         return Outcome(INCONCLUSIVE, math.nan, measured + f"; the start MRR is >= {CEILING} at every layer")
-    per_layer = {layer: max(test.p for test in at["tests"].values()) for layer, at in layers.items()}
-    paper_part = {layer: at["tests"]["rise"].p for layer, at in layers.items()}
-    return _holm_verdict(per_layer, paper_part, lambda layer: layers[layer]["tests"]["rise"].mean, measured)
+    per_layer = {layer: _largest_p(at["tests"].values()) for layer, at in layers.items()}
+    paper_part = {layer: _p(at["tests"]["rise"]) for layer, at in layers.items()}
+    return _holm_verdict(per_layer, paper_part, lambda layer: _value(layers[layer]["tests"]["rise"]), measured)
 
 
 def _r2_reported(ev: Evidence, run: str, final: pd.DataFrame, layers: list[int]) -> str:
@@ -289,7 +314,7 @@ def _traced(ev: Evidence, run: str, variant: str, split: str = TRAIN) -> pd.Data
     return rows[rows["variant"] == variant] if "variant" in rows else rows.iloc[0:0]
 
 
-def _strength_rise(rows: pd.DataFrame, layer: int, start: int, end: int) -> tuple[PairedTest, float]:
+def _strength_rise(rows: pd.DataFrame, layer: int, start: int, end: int) -> tuple[Bootstrap | None, float]:
     """The per-query change of `changed_<layer>` from `start` to `end`, and the start strength."""
     at_start = rows[rows["step"] == start].set_index("prompt")[f"changed_{layer}"].astype(float)
     at_end = rows[rows["step"] == end].set_index("prompt")[f"changed_{layer}"].astype(float)
@@ -314,15 +339,15 @@ def causal_strength_grows(ev: Evidence, rep: Replicate) -> Outcome | None:
     layers = {layer: _strength_rise(released, layer, start, steps[-1]) for layer in paper_layers(depth)}
     label = {layer: sites.at(sites.resid(layer), "r1") for layer in layers}
     measured = f"S[resid.l@r1], released pools, step {start} -> {steps[-1]}: " + "; ".join(
-        f"{label[layer]} from {strength:.3f}: {test.text}" for layer, (test, strength) in layers.items()
+        f"{label[layer]} from {strength:.3f}: {_text(test)}" for layer, (test, strength) in layers.items()
     )
     measured += "; " + _causal_reported(ev, run, list(layers), start, steps[-1])
-    if any(math.isnan(test.p) for test, _ in layers.values()):
+    if any(test is None for test, _ in layers.values()):
         return Outcome(INCONCLUSIVE, math.nan, measured + f"; fewer than {MIN_PAIRED_ITEMS} traced queries")
     if all(strength >= CEILING for _, strength in layers.values()):
         return Outcome(INCONCLUSIVE, math.nan, measured + f"; the start strength is >= {CEILING} at every layer")
-    per_layer = {layer: test.p for layer, (test, _) in layers.items()}
-    return _holm_verdict(per_layer, per_layer, lambda layer: layers[layer][0].mean, measured)
+    per_layer = {layer: _p(test) for layer, (test, _) in layers.items()}
+    return _holm_verdict(per_layer, per_layer, lambda layer: _value(layers[layer][0]), measured)
 
 
 def _causal_reported(ev: Evidence, run: str, layers: list[int], start: int, end: int) -> str:
@@ -331,6 +356,6 @@ def _causal_reported(ev: Evidence, run: str, layers: list[int], start: int, end:
     for name, rows in (("ID queries", _traced(ev, run, RELEASED, ID)), ("version 3's variant", _traced(ev, run, V3))):
         if rows.empty or start not in set(rows["step"]) or end not in set(rows["step"]):
             continue
-        changes = ", ".join(f"{layer}: {_strength_rise(rows, layer, start, end)[0].mean:+.3f}" for layer in layers)
+        changes = ", ".join(f"{layer}: {_value(_strength_rise(rows, layer, start, end)[0]):+.3f}" for layer in layers)
         parts.append(f"{name} change by layer {changes}")
     return "; ".join(parts) or "no ID or version-3 tracing rows"

@@ -4,6 +4,9 @@
   among the training's atomic facts; it knows r2 and nothing of h or the bridge;
 - comparison, majority label: always answer the split's most frequent label;
 - uniform chance over the answers a query can have.
+
+Per evaluation split, baselines.json holds the baseline's name, `correct` of `n` items, and
+`correct_prompts`: the sorted prompts it answers right.
 """
 
 import pandas as pd
@@ -28,8 +31,14 @@ def most_frequent_tails(train: pd.DataFrame) -> dict[str, str]:
     return ranked.drop_duplicates("relation").set_index("relation")["tail"].to_dict()
 
 
-def _share(correct: pd.Series) -> dict:
-    return {"correct": int(correct.sum()), "n": len(correct)}
+def _share(prompts: pd.Series, correct: pd.Series) -> dict:
+    """How many of a split's items the baseline answers right, and which: paired tests compare a model
+    with its baseline item by item."""
+    return {
+        "correct": int(correct.sum()),
+        "n": len(correct),
+        "correct_prompts": sorted(prompts[correct.to_numpy(bool)].tolist()),
+    }
 
 
 def composition(train: pd.DataFrame, eval_splits: dict[str, pd.DataFrame], entities: int) -> dict:
@@ -38,16 +47,19 @@ def composition(train: pd.DataFrame, eval_splits: dict[str, pd.DataFrame], entit
     for split in INFERRED_SPLITS:
         frame = eval_splits[split]
         second_relation = frame["prompt"].str.split(" ").str[2]
-        splits[split] = {"name": RELATION_FREQUENCY, **_share(second_relation.map(top) == frame["answer"])}
+        splits[split] = {
+            "name": RELATION_FREQUENCY,
+            **_share(frame["prompt"], second_relation.map(top) == frame["answer"]),
+        }
     return {"uniform": 1 / entities, "splits": splits}
 
 
 def comparison(eval_splits: dict[str, pd.DataFrame]) -> dict:
     splits = {}
     for split in INFERRED_SPLITS:
-        answers = eval_splits[split]["answer"]
-        majority = answers.value_counts().idxmax() if len(answers) else None
-        splits[split] = {"name": MAJORITY_LABEL, **_share(answers == majority)}
+        frame = eval_splits[split]
+        majority = frame["answer"].value_counts().idxmax() if len(frame) else None
+        splits[split] = {"name": MAJORITY_LABEL, **_share(frame["prompt"], frame["answer"] == majority)}
     return {"uniform": 1 / len(tokens.LABELS), "splits": splits}
 
 
