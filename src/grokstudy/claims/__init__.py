@@ -160,7 +160,7 @@ CLAIMS = (
     ),
 )
 # Bumped with every change of a criterion; docs/claims.md's changelog says what changed and why.
-CRITERIA_VERSION = "3 (2026-12-03)"
+CRITERIA_VERSION = "4 (2026-12-08)"
 
 # The recurrent-depth arm (claims.recurrent in a preset), from "Loop, Think, & Generalize"
 # (docs/recurrent.md). A preset with that section is tested on these instead of C1-C7: its looped
