@@ -248,15 +248,15 @@ def test_the_committed_evidence_restores_offline_and_regenerates_byte_identical_
     assert lines in (repo / "README.md").read_text(), "the README's status lines are not the report's"
     figure = repo / "results" / yaml.safe_load((repo / preset).read_text())["name"] / "figures"
     restored = (figure / "accuracy_curves.png").read_bytes()
+    # The figure as the target: a preset may have gained runs since its seal, whose files `all` needs.
     snakemake(
         repo,
+        str((figure / "accuracy_curves.png").relative_to(repo)),
         "--configfile",
         preset,
         "--cores",
         "1",
         "--forcerun",
-        "figure_accuracy_curves",
-        "--until",
         "figure_accuracy_curves",
         "--allowed-rules",
         "figure_accuracy_curves",
