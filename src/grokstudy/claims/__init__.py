@@ -263,6 +263,7 @@ def evaluate_files(
     lens_queries: list[Path] = (),
     predictions: list[Path] = (),
     sweep: list[Path] = (),
+    sweep_items: list[Path] = (),
 ) -> pd.DataFrame:
     """`evaluate` on the workflow's tables, each verified as it is read. A baselines file is named by
     its dataset directory (DATA/<dataset>/baselines.json)."""
@@ -276,5 +277,6 @@ def evaluate_files(
             predictions=read_predictions(predictions),
             baselines={Path(path).parent.name: read_baselines(path) for path in baselines},
             sweep=read_tables(sweep) if sweep else pd.DataFrame(),
+            sweep_items=read_tables(sweep_items) if sweep_items else pd.DataFrame(),
         )
     )
