@@ -275,6 +275,10 @@ RECURRENT = yaml.safe_load((REPO / "config" / "recurrent.yaml").read_text())
         (lambda raw: raw["claims"]["recurrent"].update(looped_run="V4"), "'V4' does not loop"),
         (lambda raw: raw["probes"].update(runs=["V4", "L2R2"]), "'L1R4' is not probed"),
         (lambda raw: raw["claims"]["recurrent"].update(vanilla_runs=["V5"]), "'V5' is not a run"),
+        (
+            lambda raw: raw["claims"]["recurrent"].update(vanilla_runs=["V4", "L2R2"]),
+            "'L2R2' runs 2 blocks x 2 loops; allowed: one loop of 4 blocks (equal FLOPs) or of 1 (equal parameters)",
+        ),
     ],
 )
 def test_the_recurrent_claims_refuse_runs_that_cannot_support_them(mutate, message):

@@ -157,9 +157,8 @@ def test_the_recurrence_sweep_reports_every_loop_count_and_the_drop_from_the_pea
 
     model = _randomized(ARCH.build(LOOPED, tokenizer))
     job = Job("run", "composition", composition_dir, {"bootstrap_resamples": 50, "confidence": 0.9}, "cpu", tokenizer)
-    rows = pd.DataFrame(
-        recurrence_sweep.per_checkpoint(model, 7, job, recurrence_sweep.prepare(job))["recurrence_sweep"]
-    )
+    tables = recurrence_sweep.per_checkpoint(model, 7, job, recurrence_sweep.prepare(job))
+    rows = pd.DataFrame(tables["recurrence_sweep"])
     assert set(rows["recurrence"]) == set(range(1, 3 * LOOPED["recurrence"] + 1))
     assert set(rows["split"]) == {"train_inferred", "test_inferred_id", "test_inferred_ood"}
     for _, split in rows.groupby("split"):
@@ -169,3 +168,11 @@ def test_the_recurrence_sweep_reports_every_loop_count_and_the_drop_from_the_pea
         assert (split["drop_from_peak"] >= -1e-6).all()  # a mean difference from the highest mean
         assert (split["accuracy"] == split["correct"] / split["n"]).all()
     assert models.recurrence(model) == LOOPED["recurrence"]  # the sweep leaves the model as it was
+    # Every ID item's margin at every r, which the summary's ID rows average.
+    items = tables["recurrence_sweep_items"]
+    assert set(items["split"]) == {"test_inferred_id"} and (items["step"] == 7).all()
+    by_loops = items.groupby("recurrence")
+    summary = rows[rows["split"] == "test_inferred_id"].set_index("recurrence")
+    assert by_loops["margin"].mean().to_numpy() == pytest.approx(summary["margin"].to_numpy(), abs=1e-5)
+    assert (by_loops["correct"].sum() == summary["correct"]).all()
+    assert (by_loops.size() == summary["n"]).all() and (by_loops["item"].nunique() == summary["n"]).all()

@@ -101,7 +101,9 @@ def band_frame(trajectories: int = 8) -> pd.DataFrame:
 
 
 def study(non_grokking_announcer: bool = False, held_out_generalize: bool = True):
-    """Two dev runs, six held-out runs, two non-grokking runs: frames, events and roles."""
+    """Two dev runs, six held-out runs, and two non-grokking configurations of two runs each: frames,
+    events and roles. With `non_grokking_announcer` the announcer rises on the "flat" runs only; the
+    "shuffled" runs stay quiet."""
     frames, events, roles = {}, {}, {}
     for seed in range(8):
         fit = 1000 + 40 * seed
@@ -115,6 +117,10 @@ def study(non_grokking_announcer: bool = False, held_out_generalize: bool = True
         frames[run] = monitor_frame(run, 50 + seed, 1100, rise=1400, signal_rises=non_grokking_announcer)
         events[run] = Events(t_fit=1100, t50=None, t90=None, last_step=5000)
         roles[run] = ("non_grokking", "flat")
+        run = f"shuffled.s{seed}"
+        frames[run] = monitor_frame(run, 60 + seed, 1100, rise=None)
+        events[run] = Events(t_fit=1100, t50=None, t90=None, last_step=5000)
+        roles[run] = ("non_grokking", "shuffled")
     return frames, events, roles
 
 
@@ -151,8 +157,22 @@ def test_a_monitor_that_only_wanders_is_not_claimed():
 def test_alarms_on_runs_that_never_generalize_are_false_alarms_and_block_the_claim():
     _, _, summary = evaluated(non_grokking_announcer=True)
     announcer = row(summary, "gradient_coherence")
-    assert announcer["false_alarms"] == announcer["non_grokking"] == 2
-    assert announcer["verdict"].startswith("does not predict") and "false alarms 2/2" in announcer["verdict"]
+    assert announcer["false_alarms"] == 2 and announcer["non_grokking"] == 4
+    assert announcer["verdict"].startswith("does not predict") and "false alarms 2/4" in announcer["verdict"]
+
+
+def test_false_alarms_are_given_per_non_grokking_configuration_and_the_rule_counts_them_all():
+    _, _, summary = evaluated(non_grokking_announcer=True)
+    announcer = row(summary, "gradient_coherence")
+    assert verdicts.non_grokking_configurations(summary) == ["flat", "shuffled"]
+    assert (announcer["false_alarms:flat"], announcer["non_grokking:flat"]) == (2, 2)
+    assert (announcer["false_alarms:shuffled"], announcer["non_grokking:shuffled"]) == (0, 2)
+    view = verdicts.monitors_view(summary).set_index(["monitor", "detector"])
+    shown = view.loc[("gradient_coherence (train)", "cusum")]
+    assert (shown["false alarms"], shown["false alarms flat"], shown["false alarms shuffled"]) == ("2/4", "2/2", "0/2")
+    # A table written before the split keeps its view.
+    old = summary.drop(columns=[c for c in summary.columns if ":" in c])
+    assert not any(c.startswith("false alarms ") for c in verdicts.monitors_view(old).columns)
 
 
 def test_held_out_runs_that_learn_nothing_support_no_claim():
@@ -184,7 +204,7 @@ def test_schedule_null_alarms_at_the_frozen_fraction_of_the_dev_median():
     record, table, _ = evaluated()
     schedule = table[table["monitor"] == leads.SCHEDULE]
     assert set(schedule["t_alarm"]) == {round(0.75 * record["development"]["median_t90"])}
-    assert len(schedule) == 10
+    assert len(schedule) == 12  # 8 grokking and 4 non-grokking runs
 
 
 def test_lead_outcomes_and_the_miss_convention():

@@ -86,7 +86,9 @@ def test_probe_tables_against_nulls(composition_dir, trained_run):
     np.testing.assert_allclose(
         (lens["mrr_select"] * n_select + lens["mrr_test"] * lens["n_test"]) / lens["n"], lens["mrr"], atol=1e-6
     )  # fp32 means
-    assert (lens["ci_low_test"] <= lens["mrr_test"]).all() and (lens["mrr_test"] <= lens["ci_high_test"]).all()
+    for half in ("select", "test"):
+        assert (lens[f"ci_low_{half}"] <= lens[f"mrr_{half}"]).all()
+        assert (lens[f"mrr_{half}"] <= lens[f"ci_high_{half}"]).all()
     # Each row names its residual state by depth and by site name.
     assert (lens["resid"] == "resid." + lens["layer"].astype(str)).all()
     all_nulls = probe_nulls("tiny", "composition", TINY_MODEL, composition_dir, PROBES)
@@ -115,9 +117,9 @@ def test_per_query_lens_rows_name_each_state_by_depth_and_site():
     ranks = np.array([[1.0, 0.5], [0.25, 1.0]])  # 2 depths x 2 queries
     vocabulary = ranks / 4
     queries = pd.DataFrame({"prompt": ["a b", "c d"]})
-    rows = _per_query_rows(ranks, vocabulary, SITES["composition"][0], queries, run="r")
+    rows = _per_query_rows(ranks, vocabulary, SITES["composition"][0], "train_inferred", queries, run="r")
     assert list(rows["layer"]) == [0, 0, 1, 1] and list(rows["resid"]) == ["resid.0", "resid.0", "resid.1", "resid.1"]
-    assert set(rows["site"]) == {"bridge at r1"}  # the probe site
+    assert set(rows["site"]) == {"bridge at r1"} and set(rows["split"]) == {"train_inferred"}  # the probe site
     assert list(rows["rr"]) == [1.0, 0.5, 0.25, 1.0] and list(rows["rr_vocab"]) == [0.25, 0.125, 0.0625, 0.25]
 
 
@@ -129,6 +131,18 @@ def test_a_rank_over_the_whole_vocabulary_counts_every_token_above_the_target():
     among_two = reciprocal_ranks(logits, torch.tensor([0, 2]), targets)
     assert among_two.tolist() == [[1.0, 1.0]]  # token 2 beats token 0; token 0 beats token 2
     assert reciprocal_ranks(logits, None, targets).tolist() == [[pytest.approx(1 / 3), 1.0]]  # 1 and 3 beat 2
+
+
+def test_the_per_query_lens_keeps_training_queries_for_c7_and_ood_answers_for_r4(composition_dir, trained_run):
+    common = {"checkpoint_dir": trained_run / "checkpoints", "run_dir": trained_run}
+    queries = analyse("logit_lens", "tiny", "composition", composition_dir, PROBES, **common)["logit_lens_queries"]
+    kept = set(queries[["site", "split"]].itertuples(index=False, name=None))
+    assert kept == {
+        ("bridge at r1", "train_inferred"),
+        ("r2 at r2", "train_inferred"),
+        ("answer at r2", "test_inferred_ood"),
+    }
+    assert queries["rr_vocab"].between(0, 1).all() and (queries["rr_vocab"] <= queries["rr"]).all()
 
 
 def test_the_relation_prior_ranks_by_tail_frequency(composition_dir):

@@ -112,6 +112,7 @@ def claims_arguments(p):
     p.add_argument("--lens-queries", type=Path, nargs="*", default=[], help="per-query logit-lens tables")
     p.add_argument("--predictions", type=Path, nargs="*", default=[], help="the runs' per-item test predictions")
     p.add_argument("--sweep", type=Path, nargs="*", default=[], help="looped runs' test-time recurrence sweeps")
+    p.add_argument("--sweep-items", type=Path, nargs="*", default=[], help="the same sweeps per ID item")
     p.add_argument(
         "--baselines", type=Path, nargs="+", required=True, help="the baselines.json of every dataset the runs use"
     )

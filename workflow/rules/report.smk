@@ -11,6 +11,7 @@ rule claims:
         causal=tables_of("causal_tracing", "causal_tracing_queries"),
         baselines=baselines_of(STUDY["runs"]),
         sweep=tables_of("recurrence_sweep", "recurrence_sweep"),
+        sweep_items=tables_of("recurrence_sweep", "recurrence_sweep_items"),
     output:
         CLAIMS,
     params:
@@ -23,7 +24,8 @@ rule claims:
     shell:
         "grokstudy claims --config {params.config:q} --metrics {input.metrics} --predictions {input.predictions}"
         " --lens {input.lens} {input.nulls} --lens-queries {input.lens_queries} --causal {input.causal}"
-        " --baselines {input.baselines} --sweep {input.sweep} --out {output} > {log} 2>&1"
+        " --baselines {input.baselines} --sweep {input.sweep} --sweep-items {input.sweep_items}"
+        " --out {output} > {log} 2>&1"
 
 
 rule report:

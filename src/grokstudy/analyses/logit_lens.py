@@ -33,24 +33,25 @@ class ProbeSite:
     target: str  # what should be decodable there: a column of the split, or the prompt's token at `position`
     prefix_length: int  # the state at `position` depends only on this many leading tokens
     candidates: str  # the kind of token it is ranked among (grokstudy.analyses.queries.TOKEN_KINDS)
-    per_query: bool = False  # also kept per query (train_inferred): the claims pair queries across checkpoints
+    # The splits also kept per query: the claims pair queries across checkpoints (C7) or arms (R4).
+    per_query_splits: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return f"{self.target} at {self.position_name}"
 
 
+TRAIN_SPLIT, OOD_SPLIT = "train_inferred", "test_inferred_ood"
 SITES = {
     # x_l(r1) depends only on (h, r1): probe unique prefixes, not queries. At r2 the lens reads the
     # answer, and the r2 relation token itself, which the paper finds decodable at the bridge layer.
     "composition": (
-        ProbeSite("r1", 1, "bridge", 2, "entity", per_query=True),
-        ProbeSite("r2", 2, "answer", 3, "entity"),
-        ProbeSite("r2", 2, "r2", 3, "relation", per_query=True),
+        ProbeSite("r1", 1, "bridge", 2, "entity", per_query_splits=(TRAIN_SPLIT,)),
+        ProbeSite("r2", 2, "answer", 3, "entity", per_query_splits=(OOD_SPLIT,)),
+        ProbeSite("r2", 2, "r2", 3, "relation", per_query_splits=(TRAIN_SPLIT,)),
     ),
     "comparison": (ProbeSite("e1", 2, "value1", 3, "value"), ProbeSite("e2", 4, "value2", 5, "value")),
 }
-PER_QUERY_SPLIT = "train_inferred"
 # Queries per forward pass: at least every shipped preset's max_queries (paper: 1000), so theirs go
 # through in one pass, and few enough that (layers + 1) x batch x vocab fp32 logits fit on a GPU.
 PROBE_BATCH = 4096
@@ -132,12 +133,15 @@ def probe_model(
 
 
 def mrr_rows(ranks: dict, site, chance: float, probes: dict, **labels) -> list[dict]:
-    """MRR per split and layer with its CI, over all queries and over the test half (see `halves`)."""
+    """MRR per split and layer with its CI, over all queries and over each half (see `halves`)."""
     rows = []
     for split, per_layer in ranks.items():
         for layer, values in enumerate(per_layer):
             select, test = halves(values)
             low, high = bootstrap_mean_ci(values, probes["bootstrap_resamples"], probes["confidence"], seed=layer)
+            select_low, select_high = bootstrap_mean_ci(
+                select, probes["bootstrap_resamples"], probes["confidence"], seed=layer
+            )
             test_low, test_high = bootstrap_mean_ci(
                 test, probes["bootstrap_resamples"], probes["confidence"], seed=layer
             )
@@ -156,6 +160,8 @@ def mrr_rows(ranks: dict, site, chance: float, probes: dict, **labels) -> list[d
                     "chance": chance,
                     "confidence": probes["confidence"],
                     "mrr_select": float(select.mean()),
+                    "ci_low_select": select_low,
+                    "ci_high_select": select_high,
                     "mrr_test": float(test.mean()),
                     "ci_low_test": test_low,
                     "ci_high_test": test_high,
@@ -209,16 +215,17 @@ def prepare(job) -> dict:
 
 
 def _per_query_rows(
-    ranks: np.ndarray, vocabulary_ranks: np.ndarray, site: ProbeSite, queries: pd.DataFrame, **labels
+    ranks: np.ndarray, vocabulary_ranks: np.ndarray, site: ProbeSite, split: str, queries: pd.DataFrame, **labels
 ) -> pd.DataFrame:
-    """Reciprocal rank of every query at every layer, among the probe site's candidates (`rr`) and
-    among the whole vocabulary (`rr_vocab`); queries in their sampled order, `query` even for the
-    selection half."""
+    """Reciprocal rank of every query of one split at every layer, among the probe site's candidates
+    (`rr`) and among the whole vocabulary (`rr_vocab`); queries in their sampled order, `query` even
+    for the selection half."""
     layers, n = ranks.shape
     return pd.DataFrame(
         {
             **labels,
             "site": site.name,
+            "split": split,
             "layer": np.repeat(np.arange(layers), n),
             "resid": np.repeat([sites.resid(layer) for layer in range(layers)], n),
             "query": np.tile(np.arange(n), layers),
@@ -239,12 +246,11 @@ def _lens(model, job, prepared, **labels) -> tuple[list[dict], list[pd.DataFrame
         chance = chance_mrr(len(candidates))
         site_rows = mrr_rows(ranks, site, chance, job.settings, run=job.run, task=job.task, **labels)
         rows += [{**row, "iteration": iteration_of(row["layer"], per_loop)} for row in site_rows]
-        if site.per_query and PER_QUERY_SPLIT in ranks:
-            paired = {PER_QUERY_SPLIT: queries[PER_QUERY_SPLIT]}
-            vocabulary_ranks = probe_model(model, job.tokenizer, paired, site, None)[PER_QUERY_SPLIT]
-            per_query.append(
-                _per_query_rows(ranks[PER_QUERY_SPLIT], vocabulary_ranks, site, paired[PER_QUERY_SPLIT], **labels)
-            )
+        for split in site.per_query_splits:
+            if split in ranks:
+                chosen = {split: queries[split]}
+                vocabulary_ranks = probe_model(model, job.tokenizer, chosen, site, None)[split]
+                per_query.append(_per_query_rows(ranks[split], vocabulary_ranks, site, split, chosen[split], **labels))
     return rows, per_query
 
 

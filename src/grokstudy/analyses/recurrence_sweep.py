@@ -1,9 +1,11 @@
 """Test-time recurrence: a trained looped model run with r = 1 ... 3 x its training recurrence loops
 of the same weights, with no retraining. Per split, the accuracy and the answer margin (the
 target's logit minus the best other entity's) at every r, and how far the margin at r lies below
-its peak over r, paired on the same items. The fixed-recurrence side of "overthinking"."""
+its peak over r, paired on the same items; on the ID test items also every item's margin, which R5
+splits into halves. The fixed-recurrence side of "overthinking"."""
 
 import numpy as np
+import pandas as pd
 import torch
 
 from grokstudy.analyses.queries import PROBE_SPLITS, candidate_tokens
@@ -14,6 +16,8 @@ from grokstudy.stats import bootstrap_mean_ci, paired_difference_ci
 
 # How far beyond its training recurrence a model is run, as a multiple of it.
 SWEEP_FACTOR = 3
+# The splits kept per item: R5 picks the margin's peak on one half of the ID items, reads its drop on the other.
+ITEM_SPLITS = ("test_inferred_id",)
 
 
 def prepare(job) -> dict:
@@ -88,6 +92,30 @@ def summary_rows(scores: dict, trained: int, settings: dict, **labels) -> list[d
     return rows
 
 
+def item_rows(scores: dict, **labels) -> pd.DataFrame:
+    """Per split of ITEM_SPLITS, r and item (`item`: its index in the split, even for the selection
+    half): answered right or not, and the margin."""
+    frames = [
+        pd.DataFrame(
+            {
+                **labels,
+                "split": split,
+                "recurrence": loops,
+                "item": np.arange(len(correct)),
+                "correct": correct,
+                "margin": margin.astype(np.float32),
+            }
+        )
+        for split, by_loops in scores.items()
+        if split in ITEM_SPLITS
+        for loops, (correct, margin) in by_loops.items()
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def per_checkpoint(model, step: int, job, prepared) -> dict:
-    rows = summary_rows(sweep(model, prepared), recurrence(model), job.settings, run=job.run, step=step)
-    return {"recurrence_sweep": rows}
+    scores = sweep(model, prepared)
+    return {
+        "recurrence_sweep": summary_rows(scores, recurrence(model), job.settings, run=job.run, step=step),
+        "recurrence_sweep_items": item_rows(scores, run=job.run, step=step),
+    }

@@ -88,7 +88,7 @@ ANALYSES = (
     Analysis(
         "recurrence_sweep",
         "grokstudy.analyses.recurrence_sweep",
-        tables=("recurrence_sweep",),
+        tables=("recurrence_sweep", "recurrence_sweep_items"),
         settings=("bootstrap_resamples", "confidence"),
         tasks=("composition",),
         trained_on=("all",),

@@ -182,15 +182,18 @@ RECURRENT_CLAIMS = (
     ),
     Claim(
         "R2",
-        "equal-FLOPs vanilla models do not: sharing the weights, not compute, is the cause",
-        "vanilla 4-layer and iso-FLOP 8-layer stay ~0 OOD",
+        "vanilla models do not, neither at equal FLOPs per token (where L1R4 has a quarter of V4's parameters) nor "
+        "at equal parameters (V1, a quarter of the FLOPs)",
+        "vanilla 4-layer (its parameters) and iso-FLOP 8-layer stay ~0 OOD (4 x 2 model)",
         lambda c: (
-            "no vanilla arm's OOD lower bound ever exceeds the baseline's upper bound, and looped minus vanilla on "
-            "the same OOD items has a paired 95% CI above 0; decided once R1 passes"
+            "once R1 passes: neither vanilla arm's OOD lower bound ever exceeds the baseline's upper bound, and "
+            "looped minus vanilla, right or wrong on the same OOD items at each run's last evaluation, has one-sided "
+            "paired bootstrap p <= 0.025 against the equal-FLOPs arm and against the equal-parameters arm; "
+            "inconclusive without either arm"
         ),
-        "the equal-FLOPs vanilla arms are the paper's control for depth and compute; paired items remove item "
-        "difficulty",
-        "looped - vanilla OOD accuracy (paired)",
+        "against the equal-FLOPs arm alone sharing cannot be told from size; the equal-parameters arm holds the "
+        "parameters equal; paired items remove item difficulty",
+        "looped - vanilla OOD accuracy (paired; the smaller of the two arms')",
         recurrent.sharing_is_the_cause,
     ),
     Claim(
@@ -208,17 +211,18 @@ RECURRENT_CLAIMS = (
     ),
     Claim(
         "R4",
-        "the logit lens reads the bridge in loop 1 and the answer only after it, on OOD queries",
-        "bridge at loop1.block1-loop1.block2, answer from loop2.block1 (resid.5) in L4R2",
+        "the logit lens reads the OOD answer in a later loop, where the equal-FLOPs vanilla model does not",
+        "answer from loop2.block1 (resid.5) in L4R2; the iso-FLOP vanilla model never decodes it",
         lambda c: (
-            "last checkpoint, OOD queries, residual state picked by the selection half within each range: the bridge "
-            "at r1 in loop 1 (loop1.block1 ...), and the answer at r2 after it (loop2.block1 ...), each with its "
-            "test-half MRR CI above every null's (random init, step 0, relation prior); the answer in loop 1 not "
-            "above them"
+            "last checkpoint, OOD queries, answer at r2: d* = the earliest state in loop 2 or later before the "
+            "output (loop2.block1 ...) whose selection-half MRR interval lies above every null's (random init, "
+            "step 0, relation prior); on the test half at d* the interval is above every null's and looped minus "
+            "the equal-FLOPs arm at resid.d*, paired per query, has one-sided p <= 0.025; failures are inconclusive "
+            "while R1 is censored"
         ),
-        "the paper's per-iteration reading: loop 1 resolves the first hop, a later loop the second; the nulls "
-        "separate decoding from what an untrained network or r2's prior gives",
-        "OOD bridge MRR in loop 1",
+        "the paper reads the answer from the first layer of loop 2 on, and never in its equal-FLOPs vanilla model; "
+        "the output state is left out because its lens is the prediction R1 and R2 read",
+        "answer MRR at d*, looped - equal-FLOPs arm (test half, paired)",
         recurrent.lens_per_loop,
     ),
     Claim(
@@ -227,14 +231,17 @@ RECURRENT_CLAIMS = (
         "overthinking: the margin rises with loops, peaks, then falls; ID drops for r > R",
         lambda c: (
             f"last checkpoint run with r = 1..3R loops: ID >= {c['generalize_threshold']} at R, the highest ID "
-            "accuracy within one loop of R, and the ID margin at 3R below its peak (paired 95% CI above 0)"
+            "accuracy (ties included) within one loop of R; the r of the highest mean ID margin on the selection "
+            "half of the items (ties to the smaller r), and the margin's drop from that r to 3R on the test half "
+            "has one-sided paired p <= 0.025 (a peak at 3R fails)"
         ),
-        "the fixed-recurrence side of the paper's overthinking, measured without retraining",
-        "ID margin drop from its peak to 3R",
+        "the fixed-recurrence side of the paper's overthinking, measured without retraining; choosing the peak "
+        "and reading the drop on the same items would favour a drop",
+        "ID margin drop, selection-half peak to 3R (test half)",
         recurrent.overthinking,
     ),
 )
-RECURRENT_CRITERIA_VERSION = "R1 (2026-12-07)"
+RECURRENT_CRITERIA_VERSION = "R2 (2026-12-08)"
 
 
 def claims_of(config: dict) -> tuple[tuple[Claim, ...], str]:
@@ -274,6 +281,7 @@ def evaluate_files(
     lens_queries: list[Path] = (),
     predictions: list[Path] = (),
     sweep: list[Path] = (),
+    sweep_items: list[Path] = (),
 ) -> pd.DataFrame:
     """`evaluate` on the workflow's tables, each verified as it is read. A baselines file is named by
     its dataset directory (DATA/<dataset>/baselines.json)."""
@@ -287,5 +295,6 @@ def evaluate_files(
             predictions=read_predictions(predictions),
             baselines={Path(path).parent.name: read_baselines(path) for path in baselines},
             sweep=read_tables(sweep) if sweep else pd.DataFrame(),
+            sweep_items=read_tables(sweep_items) if sweep_items else pd.DataFrame(),
         )
     )

@@ -40,6 +40,7 @@ class Evidence:
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)  # per test item at every evaluation
     baselines: dict = field(default_factory=dict)  # dataset name -> its baselines.json
     sweep: pd.DataFrame = field(default_factory=pd.DataFrame)  # looped runs' test-time recurrence sweeps
+    sweep_items: pd.DataFrame = field(default_factory=pd.DataFrame)  # ...and their margins per ID item
 
     @property
     def criteria(self) -> dict:

@@ -199,13 +199,21 @@ def _run_references(preset: Preset) -> list[tuple[str, list[str]]]:
     return references
 
 
+def _shape(preset: Preset, run: str) -> tuple[int, int]:
+    """(blocks per loop, loops) of a run's model; a model that does not loop is one loop of its layers."""
+    model = preset.models[preset.runs[run].model]
+    return model.layers_per_loop or model.layers, model.recurrence or 1
+
+
 def _check_recurrent_claims(preset: Preset) -> None:
-    """R1-R5 read a probed looped run; R2 pairs it with vanilla runs on the same OOD items."""
+    """R1-R5 read a probed looped run; R2 pairs it with vanilla runs on the same OOD items, each
+    either as deep as the looped run (equal FLOPs) or as deep as one of its loops (equal parameters)."""
     settings = preset.claims.recurrent
     if settings is None:
         return
     looped = settings.looped_run
-    if (preset.models[preset.runs[looped].model].recurrence or 1) < 2:
+    per_loop, loops = _shape(preset, looped)
+    if loops < 2:
         raise ConfigError(
             "claims.recurrent.looped_run", f"{looped!r} does not loop; allowed: a run whose model has recurrence >= 2"
         )
@@ -216,6 +224,13 @@ def _check_recurrent_claims(preset: Preset) -> None:
             raise ConfigError(
                 "claims.recurrent.vanilla_runs",
                 f"{vanilla!r} is trained on another dataset; allowed: runs on {preset.runs[looped].dataset!r}",
+            )
+        blocks, vanilla_loops = _shape(preset, vanilla)
+        if vanilla_loops != 1 or blocks not in (per_loop * loops, per_loop):
+            raise ConfigError(
+                "claims.recurrent.vanilla_runs",
+                f"{vanilla!r} runs {blocks} blocks x {vanilla_loops} loops; allowed: one loop of "
+                f"{per_loop * loops} blocks (equal FLOPs) or of {per_loop} (equal parameters)",
             )
 
 

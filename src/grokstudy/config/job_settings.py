@@ -10,6 +10,8 @@ from grokstudy.monitors import registry as monitor_registry
 # What the claims compare runs by: their task, world, phi, weight decay, model and training facts.
 CLAIM_RUN_KEYS = ("dataset", "model", "weight_decay", "training_facts")
 CLAIM_DATASET_KEYS = ("task", "phi", "entities", "relations", "out_degree", "seed")
+# ...and its model's shape: the recurrent claims tell the vanilla arms apart by depth.
+CLAIM_MODEL_KEYS = ("layers", "layers_per_loop", "recurrence")
 
 
 def _pick(section: dict, keys) -> dict:
@@ -55,7 +57,10 @@ def curve_labels(preset: dict, runs: list[str]) -> list[dict]:
 
 def claims(preset: dict) -> dict:
     """The claim criteria, and per run and dataset only the facts the claims group runs by."""
-    runs = {run: _pick(settings, CLAIM_RUN_KEYS) for run, settings in preset["runs"].items()}
+    runs = {
+        run: {**_pick(settings, CLAIM_RUN_KEYS), **_pick(model(preset, run), CLAIM_MODEL_KEYS)}
+        for run, settings in preset["runs"].items()
+    }
     used = {settings["dataset"] for settings in runs.values()}
     datasets = {name: _pick(preset["datasets"][name], CLAIM_DATASET_KEYS) for name in sorted(used)}
     return {"claims": preset["claims"], "runs": runs, "datasets": datasets, "replicate_of": preset["replicate_of"]}

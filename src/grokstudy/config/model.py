@@ -220,7 +220,12 @@ class RecurrentClaimSettings(Section):
 
     looped_run: Annotated[Name, Field(description="the looped arm R1 and R3-R5 read (its base name)")]
     vanilla_runs: Annotated[
-        list[Name], Field(min_length=1, description="R2: the equal-FLOPs vanilla arms, on the looped arm's dataset")
+        list[Name],
+        Field(
+            min_length=1,
+            description="R2 and R4: the vanilla arms (one loop), on the looped arm's dataset, told apart by depth: "
+            "as deep as the looped arm (equal FLOPs per token) or as one of its loops (equal parameters)",
+        ),
     ]
     ood_epochs: Annotated[
         float,

@@ -18,6 +18,7 @@ def run(args) -> None:
         args.lens_queries,
         args.predictions,
         args.sweep,
+        args.sweep_items,
     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)

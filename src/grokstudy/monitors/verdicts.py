@@ -1,5 +1,6 @@
-"""The monitors table: for each monitor and detector, its cost, hits, false alarms, median lead and
-lead over each null on the held-out runs, and the verdict the issue's rule gives.
+"""The monitors table: for each monitor and detector, its cost, hits, false alarms (in all and per
+non-grokking configuration), median lead and lead over each null on the held-out runs, and the
+verdict the protocol's rule gives.
 
 "Monitor X predicts generalization" needs, on held-out runs: a paired lead over each of the
 schedule-only, training-loss, training-accuracy and total-weight-norm nulls whose interval lies
@@ -18,6 +19,9 @@ from grokstudy.monitors import leads
 from grokstudy.monitors.protocol import key_name, key_of
 
 NULLS_TO_BEAT = (leads.SCHEDULE, *leads.NULL_SERIES)
+# Per non-grokking configuration (`false_alarms:comp_phi7.2_wd0`): a slow generalizer (weight decay 0)
+# and a run that cannot generalize (shuffled labels) read differently, though the rule counts both.
+FALSE_ALARMS_OF, NON_GROKKING_OF = "false_alarms:", "non_grokking:"
 
 
 @dataclass(frozen=True)
@@ -52,19 +56,27 @@ def _paired(monitor: pd.DataFrame, null: pd.DataFrame) -> dict[str, list[float]]
     return {c: (g["lead"] - g["lead_null"]).tolist() for c, g in merged.groupby("configuration", sort=True)}
 
 
+def _false_alarms(quiet_runs: pd.DataFrame) -> int:
+    return int((quiet_runs["outcome"] == "false_alarm").sum())
+
+
 def _counts(rows: pd.DataFrame) -> dict:
     grokked = _held_out(rows)
     quiet_runs = rows[(rows["role"] == "non_grokking") & rows["t90"].isna()]
     band = rows[rows["role"] == "band"]
-    return {
+    counts = {
         "held_out": len(grokked),
         "hits": int((grokked["outcome"] == "hit").sum()),
         "late": int((grokked["outcome"] == "late").sum()),
         "misses": int((grokked["outcome"] == "miss").sum()),
         "non_grokking": len(quiet_runs),
-        "false_alarms": int((quiet_runs["outcome"] == "false_alarm").sum()),
+        "false_alarms": _false_alarms(quiet_runs),
         "band_false_alarm": float((band["outcome"] == "false_alarm").mean()) if len(band) else math.nan,
     }
+    for configuration, runs in quiet_runs.groupby("configuration", sort=True):
+        counts[f"{NON_GROKKING_OF}{configuration}"] = len(runs)
+        counts[f"{FALSE_ALARMS_OF}{configuration}"] = _false_alarms(runs)
+    return counts
 
 
 def monitor_row(table: pd.DataFrame, rows: pd.DataFrame, detector: str, settings: JudgingSettings) -> dict:
@@ -130,6 +142,12 @@ def monitors_table(
     return pd.DataFrame(rows)
 
 
+def non_grokking_configurations(table: pd.DataFrame) -> list[str]:
+    """The non-grokking configurations whose false alarms the table gives apart (none in a table
+    written before they were split)."""
+    return [column.removeprefix(FALSE_ALARMS_OF) for column in table.columns if column.startswith(FALSE_ALARMS_OF)]
+
+
 def monitors_view(table: pd.DataFrame) -> pd.DataFrame:
     """The monitors table as the report prints it: one row per monitor and detector."""
 
@@ -137,6 +155,10 @@ def monitors_view(table: pd.DataFrame) -> pd.DataFrame:
         value, low, high = row[column], row[f"{column}_low"], row[f"{column}_high"]
         return "" if pd.isna(value) else f"{value:+.3f} [{low:+.3f}, {high:+.3f}]"
 
+    def share(row, alarms: str, runs: str) -> str:
+        return "" if pd.isna(row.get(runs)) else f"{int(row[alarms])}/{int(row[runs])}"
+
+    configurations = non_grokking_configurations(table)
     rows = []
     for _, row in table.iterrows():
         counted = not pd.isna(row.get("held_out"))
@@ -147,8 +169,12 @@ def monitors_view(table: pd.DataFrame) -> pd.DataFrame:
                 "s per checkpoint": ""
                 if pd.isna(row["seconds_per_checkpoint"])
                 else f"{row['seconds_per_checkpoint']:.2f}",
-                "hits": f"{int(row['hits'])}/{int(row['held_out'])}" if counted else "",
-                "false alarms": f"{int(row['false_alarms'])}/{int(row['non_grokking'])}" if counted else "",
+                "hits": share(row, "hits", "held_out"),
+                "false alarms": share(row, "false_alarms", "non_grokking"),
+                **{
+                    f"false alarms {c}": share(row, f"{FALSE_ALARMS_OF}{c}", f"{NON_GROKKING_OF}{c}")
+                    for c in configurations
+                },
                 "median lead [CI]": interval(row, "median_lead") if counted else "",
                 **{f"minus {null}": interval(row, f"minus_{null}") if counted else "" for null in NULLS_TO_BEAT},
                 "verdict": row["verdict"],
