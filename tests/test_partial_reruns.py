@@ -163,7 +163,7 @@ SPECIAL = {
     ],
 }
 # Not edited: the only model's name, and the comparison run's dataset and claim (the preset has
-# one comparison dataset and run); the claims' grokking run and its control, which must share a
+# one comparison dataset and run); the claims' grokking run and its controls, which must share a
 # dataset and be probed, and the control's training facts; a dataset's task says which kind of
 # entry it is (skipped below).
 NOT_EDITED = {
@@ -172,6 +172,7 @@ NOT_EDITED = {
     ("claims", "comparison_run"),
     ("claims", "grokking_run"),
     ("claims", "control_run"),
+    ("claims", "step_control_run"),
     ("runs", CONTROL, "dataset"),
     ("runs", PRESET["claims"]["grokking_run"], "dataset"),
     ("runs", CONTROL, "training_facts"),
