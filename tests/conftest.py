@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Session fixtures that take minutes (Snakemake end to end, a SLURM cluster): a test using any of
 # them, directly or through another fixture, is slow, as is every test marked `workflow`.
 SLOW_FIXTURES = frozenset({"study_origin", "smoke_author", "sealed", "slurm_cluster"})
+PLANNING_MODULES = frozenset({"test_edit_matrix", "test_extending", "test_workflow", "test_job_records"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
@@ -24,7 +25,11 @@ def pytest_collection_modifyitems(config, items):
         fixtures = set(getattr(item, "fixturenames", ()))
         if item.get_closest_marker("workflow") or SLOW_FIXTURES & fixtures:
             item.add_marker(pytest.mark.slow)
-            group = "smoke_author" if "smoke_author" in fixtures else item.module.__name__
+            group = item.module.__name__
+            if "smoke_author" in fixtures:
+                # Two groups, each on its own worker with its own smoke author: the tests that only
+                # plan on the computed workspace, and those that seal, restore and publish it.
+                group = "smoke_author_plans" if group in PLANNING_MODULES else "smoke_author"
             item.add_marker(pytest.mark.xdist_group(group))
 
 

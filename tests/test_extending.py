@@ -2,7 +2,7 @@
 workspace: a toy analysis, a toy architecture and a toy monitor group, each with exactly the files
 the section names. Then Snakemake plans only the toy analysis's jobs and what reads them on the
 smoke preset, the monitors preset gains the toy group's jobs and changes no other group's, and
-`make check` passes in the copy.
+the checks `make check` runs pass in the copy.
 """
 
 import os
@@ -202,16 +202,39 @@ def test_the_monitors_preset_adds_the_new_groups_jobs_and_recomputes_no_other_gr
     monkeypatch.setenv("PYTHONPATH", str(extended["repo"] / "src"))
     after = workflow_state.evaluate_jobs(extended["repo"], MONITORS)
     added = {key for key in after.jobs if key not in before.jobs}
-    assert added and all(re.match(r"monitor(_band)?\[.*group=toy_scale", key) for key in added), added
+    # The toy group's jobs, and the toy analysis's on the preset's probed runs.
+    toy = re.compile(r"(monitor(_band)?\[.*group=toy_scale|(figure_)?toy_norm\[)")
+    assert any(key.startswith("monitor") for key in added) and all(toy.match(key) for key in added), added
     changed = {key for key, job in before.jobs.items() if after.jobs[key]["params"] != job["params"]}
     # Only what reads every group: tuning, scoring, the figures and the report.
     assert {key.split("[")[0] for key in changed} <= {"monitor_tuning", "monitor_leads", "figure_monitors", "report"}
 
 
-def test_make_check_passes_in_the_copy(extended):
-    repo = extended["repo"]
-    venv = Path(sys.prefix)
-    if not (repo / ".venv").exists():
-        (repo / ".venv").symlink_to(venv)
-    result = subprocess.run(["make", "check"], cwd=repo, env=_env(repo), capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+# `make check`'s commands, run by this interpreter on the copy's sources: its linters, and the
+# fast tests of the toys and of every file an extension touches (the registries, the typed preset
+# and its generated files, the code digests, the model interface, the probes and the monitors).
+CHECK_TESTS = (
+    "tests/test_toy_norm.py",
+    "tests/test_toy_gpt2.py",
+    "tests/test_toy_scale.py",
+    "tests/test_config.py",
+    "tests/test_code_digest.py",
+    "tests/test_models.py",
+    "tests/test_probes.py",
+    "tests/test_monitor_jobs.py",
+    "tests/test_monitor_protocol.py",
+)
+
+
+def test_the_checks_pass_in_the_copy(extended):
+    repo, python = extended["repo"], sys.executable
+    commands = [
+        [python, "-m", "ruff", "check", "."],
+        [python, "-m", "ruff", "format", "--check", "."],
+        [python, "-m", "snakemake", "--lint"],
+        [python, "-m", "snakemake", "--lint", "--configfile", MONITORS],
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", *CHECK_TESTS],
+    ]
+    for command in commands:
+        result = subprocess.run(command, cwd=repo, env=_env(repo), capture_output=True, text=True)
+        assert result.returncode == 0, " ".join(command[2:]) + "\n" + result.stdout[-4000:] + result.stderr[-2000:]

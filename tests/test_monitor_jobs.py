@@ -21,7 +21,9 @@ from grokstudy.monitors.sample import training_two_hop
 from grokstudy.training.checkpoints import CheckpointStore
 from study_repo import REPO, snakemake
 
+# Small samples; any other group's settings keep their registry defaults.
 SETTINGS = {
+    **{key: setting.default for key, setting in registry.settings().items()},
     "queries": 40,
     "coherence_examples": 6,
     "commutator_pairs": 2,
@@ -79,7 +81,8 @@ def test_monitors_of_every_checkpoint_read_no_test_split(no_test_split, trained_
     frame = _every_group(checkpoints)
     assert sorted(frame["step"].unique()) == CheckpointStore(trained_run / "checkpoints").complete_steps()
     found = {group: set(rows["monitor"]) for group, rows in frame.groupby("group")}
-    assert found == {
+    assert found.keys() == {group.name for group in registry.MONITORS}
+    assert {group: found[group] for group in ("weights", "fit", "geometry", "coherence", "commutator")} == {
         "weights": {"norm", "stable_rank", "logit_scale"},
         "fit": {"train_accuracy", "train_loss"},
         "geometry": {"participation_ratio", "effective_rank", "within_between_ratio"},
@@ -126,6 +129,8 @@ def test_each_group_is_given_exactly_the_settings_its_row_names():
     assert job_settings.monitor(preset, "coherence") == {"sample_seed": 0, "coherence_examples": 6}
     assert job_settings.monitor_band(preset, "fit") == {"queries": 40, "sample_seed": 0, "band_trajectories": 3}
     assert set(registry.settings()) == set(SETTINGS)
+    for group in registry.MONITORS:
+        assert set(job_settings.monitor(preset, group.name)) == set(group.keys)
 
 
 def _dry_run(*targets: str) -> str:
