@@ -16,6 +16,7 @@ Standard library only: the Snakefile imports it at every plan.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from pathlib import Path
 
@@ -45,21 +46,33 @@ def _absolute(node: ast.ImportFrom, importer: str, is_package: bool) -> str:
     return ".".join([*anchor, node.module] if node.module else anchor)
 
 
+def _stamp(path: Path) -> tuple[str, int, int]:
+    """A file as the caches below key it: an edited file is read again."""
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
 def imported_modules(name: str, root: Path = ROOT) -> set[str]:
     """Package modules that module `name` imports anywhere in its body (function-level imports too)."""
     path = module_file(name, root)
     if path is None:
         return set()
+    return {module for module in _imports(name, *_stamp(path)) if module_file(module, root) is not None}
+
+
+# One Snakemake plan hashes the same modules for many jobs: each file is parsed once per content.
+@functools.lru_cache(maxsize=4096)
+def _imports(name: str, path: str, mtime_ns: int, size: int) -> frozenset[str]:
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(ast.parse(Path(path).read_text(), path)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = _absolute(node, name, path.name == "__init__.py")
+            base = _absolute(node, name, Path(path).name == "__init__.py")
             found.add(base)
             # `from package import submodule` imports the submodule too
             found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {module for module in found if module_file(module, root) is not None}
+    return frozenset(found)
 
 
 def _with_parents(name: str) -> set[str]:
@@ -107,7 +120,12 @@ def _strip_error_messages(tree: ast.AST) -> ast.AST:
 
 def normalized_source(path: Path) -> str:
     """The module's syntax tree without docstrings, comments, positions or error messages."""
-    tree = _strip_error_messages(_strip_docstrings(ast.parse(Path(path).read_text(), str(path))))
+    return _normalized(*_stamp(Path(path)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized(path: str, mtime_ns: int, size: int) -> str:
+    tree = _strip_error_messages(_strip_docstrings(ast.parse(Path(path).read_text(), path)))
     return ast.dump(tree, annotate_fields=True, include_attributes=False)
 
 
