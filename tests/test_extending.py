@@ -212,7 +212,7 @@ def test_the_monitors_preset_adds_the_new_groups_jobs_and_recomputes_no_other_gr
 
 # `make check`'s commands, run by this interpreter on the copy's sources: its linters, and the
 # fast tests of the toys and of every file an extension touches (the registries, the typed preset
-# and its generated files, the code digests, the model interface, the probes and the monitors).
+# and its generated files, the code digests, the model interface and the monitor jobs).
 CHECK_TESTS = (
     "tests/test_toy_norm.py",
     "tests/test_toy_gpt2.py",
@@ -220,9 +220,7 @@ CHECK_TESTS = (
     "tests/test_config.py",
     "tests/test_code_digest.py",
     "tests/test_models.py",
-    "tests/test_probes.py",
     "tests/test_monitor_jobs.py",
-    "tests/test_monitor_protocol.py",
 )
 
 

@@ -172,7 +172,6 @@ NOT_EDITED = {
     ("claims", "comparison_run"),
     ("claims", "grokking_run"),
     ("claims", "control_run"),
-    ("claims", "step_control_run"),
     ("runs", CONTROL, "dataset"),
     ("runs", PRESET["claims"]["grokking_run"], "dataset"),
     ("runs", CONTROL, "training_facts"),

@@ -248,6 +248,10 @@ def test_the_committed_evidence_restores_offline_and_regenerates_byte_identical_
     assert lines in (repo / "README.md").read_text(), "the README's status lines are not the report's"
     figure = repo / "results" / yaml.safe_load((repo / preset).read_text())["name"] / "figures"
     restored = (figure / "accuracy_curves.png").read_bytes()
+    drawn = yaml.safe_load((repo / preset).read_text())["figures"]["accuracy_curves"]["runs"]
+    restored_runs = {path.parent.name.rsplit(".s", 1)[0] for path in (figure.parent / "runs").glob("*/metrics.parquet")}
+    if not set(drawn) <= restored_runs:
+        pytest.skip(f"the accuracy figure draws {sorted(set(drawn) - restored_runs)}, added since the seal")
     # The figure as the target: a preset may have gained runs since its seal, whose files `all` needs.
     snakemake(
         repo,
