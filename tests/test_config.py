@@ -158,12 +158,18 @@ BAD = [
     (_set(("claims", "control_run"), "comp_phi7.2_wd0.1"), "claims.control_run", "training_facts: atomic"),
     (_set(("claims", "step_control_run"), "comp_phi7.2_wd0.1"), "claims.step_control_run", "training_facts: atomic"),
     (
-        lambda raw: raw["runs"]["comp_phi7.2_wd0.5_atomic"].update(steps=150),
+        lambda raw: (
+            raw["claims"].update(step_control_run="comp_phi7.2_wd0.5_atomic"),
+            raw["runs"]["comp_phi7.2_wd0.5_atomic"].update(steps=150),
+        ),
         "claims.step_control_run",
         "differs from 'comp_phi7.2_wd0.5' in steps",
     ),
     (
-        lambda raw: raw["claims"].pop("control_run"),
+        lambda raw: (
+            raw["claims"].update(step_control_run="comp_phi7.2_wd0.5_atomic"),
+            raw["claims"].pop("control_run"),
+        ),
         "claims.step_control_run",
         "given without claims.control_run",
     ),
